@@ -183,11 +183,11 @@ def build_trainer(recipe, model, processor, train_dataset, lora: bool = False, c
 
         return AudioGRPOTrainer(model=model, reward_funcs=get_reward_functions(recipe.reward_funcs), args=recipe,
                                 train_dataset=train_dataset, processing_class=processor, callbacks=callbacks)
-    from trl import SFTTrainer
+    from .sft import AudioSFTTrainer
 
     collator = AudioChatCollator(processor, max_length=recipe.collator_max_length)
-    return SFTTrainer(model=model, args=recipe, data_collator=collator, train_dataset=train_dataset,
-                      processing_class=processor, callbacks=callbacks)
+    return AudioSFTTrainer(model=model, args=recipe, data_collator=collator, train_dataset=train_dataset,
+                           processing_class=processor, callbacks=callbacks)
 
 
 def train(
