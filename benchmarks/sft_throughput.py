@@ -1,10 +1,11 @@
-"""Stage-3 SFT throughput: the project's training entry (`uas-audio train` code path, TRL SFTTrainer, in-process)
+"""Stage-3 SFT throughput: the project's training entry (`uas-audio train` code path, AudioSFTTrainer, in-process)
 against a bare PyTorch loop over the same model, the same collator's batches and the same optimizer settings
 (AdamW β=(0.9, 0.95), weight decay 0.1, clipping 1.0, cosine schedule), measured in one run.
 
 Every side is timed, in wall-clock and in CPU seconds of this process, from the end of the warm-up steps to the
-end of the last step (data loading and collation included; one torch thread by default), alternating the sides for ``--rounds`` rounds and keeping each side's best. Overhead = (bare
-samples/s / trainer samples/s - 1) × 100, the bare loop computing the model's own loss (full logits, cross-entropy).
+end of the last step (data loading and collation included; one torch thread by default), alternating the sides
+for ``--rounds`` rounds and keeping each side's best. Overhead = (bare samples/s / trainer samples/s - 1) × 100,
+the bare loop computing the model's own loss (full logits, cross-entropy).
 
 Two more bare-loop rows split the difference into the loss head and the trainer loop: the bare loop with TRL's
 fused LM-head loss (what stock ``SFTTrainer`` computes: on CPU it projects every position, prompt and audio
