@@ -118,3 +118,24 @@ def test_the_sft_stages_train_with_the_labelled_head(tmp_path):
     recipe = load_recipe(3, output_dir=str(tmp_path), max_steps=1, report_to="none")
     trainer = build_trainer(recipe, tiny_model(), tiny_processor(), T.asr_rows(make_uas_dataset(1)))
     assert type(trainer).__name__ == "AudioSFTTrainer" and trainer.labelled_lm_head
+
+
+def test_bf16_autocast_stage3_trains_with_finite_falling_loss(tmp_path):
+    """bf16 mixed precision through the trainer (CPU autocast here; the same code path as on CUDA)."""
+    from test_train_tasks import make_uas_dataset
+    from uas_audio.trainers import tasks as T
+    from uas_audio.trainers.stage_config import load_recipe
+    from uas_audio.trainers.train import build_trainer
+
+    recipe = load_recipe(3, output_dir=str(tmp_path), max_steps=6, report_to="none", bf16=True, use_cpu=True, learning_rate=1e-2,
+                         warmup_steps=0, lr_scheduler_type="constant", logging_steps=1, save_strategy="no",
+                         gradient_checkpointing=False, per_device_train_batch_size=2)
+    trainer = build_trainer(recipe, tiny_model(), tiny_processor(), T.asr_rows(make_uas_dataset(2)))
+    assert trainer.accelerator.mixed_precision == "bf16"
+    dtypes = []
+    trainer.model.model.language_model.layers[0].mlp.register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    trainer.train()
+    assert dtypes and set(dtypes) == {torch.bfloat16}
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    assert len(losses) == 6 and all(np.isfinite(losses))
+    assert losses[-1] < losses[0]
