@@ -1,0 +1,171 @@
+"""Stage-1 freezing under sharding: the old vocabulary rows are a frozen parameter of their own (``SplitRowsEmbedding``
+/ ``SplitRowsLinear``), so AdamW with weight decay and gradient clipping leaves them bit-identical in one process and
+under FSDP2 (``fully_shard``, two CPU processes on gloo), while the new rows train; checkpoints keep the plain keys."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from uas_audio.tiny import tiny_model, tiny_processor
+from uas_audio.trainers.freezing import (NewRowsGuard, SplitRowsEmbedding, SplitRowsLinear, apply_stage_freezing,
+                                         count_trainable)
+from uas_audio.trainers.train import ensure_audio_codes
+
+NUM_CODES = 8
+EMBED, HEAD = "model.language_model.embed_tokens.weight", "lm_head.weight"
+
+
+def _stage1_model():
+    model, processor = tiny_model(), tiny_processor()
+    ensure_audio_codes(model, processor, NUM_CODES)
+    return model
+
+
+def _batch(model, seed=0):
+    start, vocab = model.config.audio_code_start, model.config.text_config.vocab_size
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.cat([torch.randint(5, start, (2, 6), generator=generator),
+                     torch.randint(start, vocab, (2, 6), generator=generator)], dim=1)
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids}
+
+
+def test_split_layers_compute_like_the_plain_ones_and_save_plain_weights(tmp_path):
+    model = _stage1_model()
+    batch = _batch(model)
+    reference, plain_state = model(**batch).logits, model.state_dict()
+    guard = apply_stage_freezing(model, "new_vocab_rows")
+    assert isinstance(model.get_input_embeddings(), SplitRowsEmbedding)
+    assert isinstance(model.lm_head, SplitRowsLinear)
+    assert torch.equal(model(**batch).logits, reference)
+    state = model.state_dict()
+    assert state.keys() == plain_state.keys()  # old_rows / new_rows appear as the plain weight
+    assert all(torch.equal(state[k], plain_state[k]) for k in state)
+    model.save_pretrained(tmp_path)
+    from transformers import AutoModelForCausalLM
+
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path)
+    assert type(reloaded.lm_head) is nn.Linear and torch.equal(reloaded.lm_head.weight, plain_state[HEAD])
+    model.load_state_dict(plain_state)  # a plain checkpoint loads into the split layers (resume)
+    guard.merge()
+    assert type(model.lm_head) is nn.Linear and type(model.get_input_embeddings()) is nn.Embedding
+    assert torch.equal(model(**batch).logits, reference)
+
+
+def test_old_rows_are_no_optimizer_parameter_and_stay_bit_identical_under_adamw_decay_and_clipping():
+    model = _stage1_model()
+    start, before = model.config.audio_code_start, {k: v.clone() for k, v in model.state_dict().items()}
+    guard = apply_stage_freezing(model, "new_vocab_rows")
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert [p.shape[0] for p in trainable] == [NUM_CODES, NUM_CODES]  # the new rows, nothing else
+    assert count_trainable(model)[0] == sum(before[n][start:].numel() for n in (EMBED, HEAD))
+    optimizer = torch.optim.AdamW(trainable, lr=1e-2, weight_decay=0.1)
+    for step in range(3):
+        loss = model(**_batch(model, seed=step)).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+        optimizer.step()
+        optimizer.zero_grad()
+    guard.merge()
+    after = model.state_dict()
+    for name in (EMBED, HEAD):
+        assert torch.equal(after[name][:start], before[name][:start]), name
+        assert not torch.equal(after[name][start:], before[name][start:]), name
+    assert all(torch.equal(after[k], before[k]) for k in before if k not in (EMBED, HEAD))
+
+
+def test_stage1_refuses_a_layer_it_cannot_split():
+    model = _stage1_model()
+    model.lm_head.bias = nn.Parameter(torch.zeros(model.lm_head.out_features))
+    with pytest.raises(ValueError, match="bias"):
+        apply_stage_freezing(model, "new_vocab_rows")
+    assert isinstance(apply_stage_freezing(_stage1_model(), "new_vocab_rows"), NewRowsGuard)
+
+
+_FSDP_RANK = r'''
+import json, os, sys
+import torch, torch.distributed as dist
+from torch.distributed.fsdp import fully_shard
+from torch.distributed.tensor import DTensor
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+sys.path.insert(0, sys.argv[2])
+from test_train_fsdp import EMBED, HEAD, _batch, _stage1_model
+from uas_audio.trainers.freezing import apply_stage_freezing
+
+torch.set_num_threads(1)
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+model = _stage1_model()  # seeded: the same initial weights on both ranks
+start, before = model.config.audio_code_start, {k: v.clone() for k, v in model.state_dict().items()}
+apply_stage_freezing(model, "new_vocab_rows")
+# accelerate's FSDP2 layout: one unit per _no_split_modules block, the embeddings, the LM head, then the root
+blocks = set(model._no_split_modules)
+wrapped = [m for m in model.modules() if type(m).__name__ in blocks]
+for module in wrapped:
+    fully_shard(module)
+fully_shard(model.get_input_embeddings())
+fully_shard(model.lm_head, reshard_after_forward=False)
+fully_shard(model)
+units = sorted({type(m).__name__.removeprefix("FSDP") for m in wrapped})
+sharded = {n: isinstance(p, DTensor) for n, p in model.named_parameters()}
+optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2, weight_decay=0.1)
+losses = []
+for step in range(4):
+    batch = _batch(model, seed=100 * rank + step)  # different data per rank, as a sharded sampler gives
+    loss = model(**batch).loss
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 0.5)
+    optimizer.step()
+    optimizer.zero_grad()
+    losses.append(loss.item())
+full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True))  # on every rank
+report = {"world": dist.get_world_size(), "units": units, "losses": losses,
+          "keys_plain": sorted(full) == sorted(before),
+          "new_rows_sharded": sharded["lm_head.new_rows"] and sharded["model.language_model.embed_tokens.new_rows"],
+          "local_new_rows": model.lm_head.new_rows.to_local().shape[0],
+          # this rank's own shard of the old rows (FSDP2 shards dim 0 like torch.chunk)
+          "local_old_identical": all(torch.equal(layer.old_rows.to_local(), before[name][:start].chunk(2)[rank])
+                                     for layer, name in ((model.get_input_embeddings(), EMBED), (model.lm_head, HEAD)))}
+for name in (EMBED, HEAD):
+    report[name] = {"old_identical": torch.equal(full[name][:start], before[name][:start]),
+                    "new_changed": not torch.equal(full[name][start:], before[name][start:]),
+                    "digest": float(full[name].double().sum())}
+report["others_identical"] = all(torch.equal(full[k], before[k]) for k in before if k not in (EMBED, HEAD))
+with open(os.path.join(sys.argv[1], f"rank{rank}.json"), "w") as f:
+    json.dump(report, f)
+dist.destroy_process_group()
+'''
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_fsdp2_two_cpu_processes_stage1_keeps_old_rows_bit_identical_and_trains_new_rows(tmp_path):
+    script = tmp_path / "rank.py"
+    script.write_text(_FSDP_RANK)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
+         str(script), str(tmp_path), str(Path(__file__).parent)],
+        capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    for report in ranks:
+        assert report["world"] == 2 and report["units"] == ["Qwen2DecoderLayer", "UASAudioEncoderLayer"]
+        assert report["new_rows_sharded"] and report["local_new_rows"] == NUM_CODES // 2
+        assert report["keys_plain"] and report["others_identical"] and report["local_old_identical"]
+        for name in (EMBED, HEAD):
+            assert report[name]["old_identical"] and report[name]["new_changed"], (name, report)
+        assert all(torch.isfinite(torch.tensor(report["losses"])))
+    for name in (EMBED, HEAD):  # both ranks end with the same full weights
+        assert ranks[0][name]["digest"] == ranks[1][name]["digest"]
