@@ -79,6 +79,7 @@ def test_voice_activity_finds_the_voiced_bursts_and_not_the_pauses():
     m = VoiceActivityExpert()([_clip(x)])[0]
     assert m["speech_segments"] == 2
     assert 0.8 <= m["speech_s"] <= 1.1
+    assert 1.3 <= m["speech_span_s"] <= 1.6  # first to last speech frame: both bursts and the pause between
 
 
 @pytest.mark.parametrize("word, syllables", [("hello", 2), ("the", 1), ("make", 1), ("table", 2),
@@ -239,6 +240,23 @@ def test_formant_expert_recovers_four_resonances_and_the_speech_f0():
     assert 115.0 < m["speech_f0_hz"] < 126.0
     assert m["speech_voiced_fraction"] > 0.8
     assert "F4 3" in FormantExpert().describe(m)
+
+
+def test_speech_f0_median_and_spread_follow_the_voice_and_ignore_octave_errors():
+    from uas_audio.annotate.experts import FormantExpert
+
+    steady = FormantExpert()([_clip(_spoken(_vowel(200.0), _vowel(200.0), _vowel(200.0)))])[0]
+    assert abs(steady["speech_f0_median_hz"] - 200.0) < 4.0
+    assert steady["speech_f0_spread_st"] < 0.5  # a monotone voice
+    # three notes a major third apart (0, +4, +8 semitones): median on the middle one, spread about 8 st
+    moving = FormantExpert()([_clip(_spoken(_vowel(125.0), _vowel(157.5), _vowel(198.4)))])[0]
+    assert abs(moving["speech_f0_median_hz"] - 157.5) < 5.0
+    assert 6.5 < moving["speech_f0_spread_st"] < 9.0
+    # a burst an octave down is outside the window around the median: it does not widen the spread
+    octave = FormantExpert()([_clip(_spoken(_vowel(200.0), _vowel(200.0), _vowel(200.0), _vowel(200.0),
+                                            _vowel(100.0)))])[0]
+    assert abs(octave["speech_f0_median_hz"] - 200.0) < 4.0
+    assert octave["speech_f0_spread_st"] < 0.5
 
 
 def test_tremor_expert_finds_a_5_hz_wobble_and_not_a_steady_voice():

@@ -14,38 +14,68 @@ def _item(transcript="hello there", **m):
     return SynthesisInput("x", transcript, 3.0, {**base, **m})
 
 
-def test_gender_weighs_the_fourth_formant_with_the_speech_f0():
-    rules = RuleSynthesizer()
-
-    def gender(**m):
-        return rules.record(_item(**m))["paralinguistics"]["gender"]
-
-    voiced = {"speech_voiced_fraction": 0.6}
-    assert gender(f4_hz=3300.0, speech_f0_hz=110.0, **voiced) == "Male"  # long tract, low F0
-    assert gender(f4_hz=3900.0, speech_f0_hz=210.0, **voiced) == "Female"
-    assert gender(f4_hz=3900.0, speech_f0_hz=135.0, **voiced) == "Female"  # low-pitched, short tract: 45 300
-    assert gender(f4_hz=3500.0, speech_f0_hz=140.0, **voiced) == "Male"  # 41 400 < 43 250
-    # a whisper: F0 unknown (few voiced frames), taken as 150 Hz, so F4 decides alone around 3.53 kHz
-    assert gender(f4_hz=3750.0, speech_f0_hz=90.0, speech_voiced_fraction=0.01) == "Female"
-    assert gender(f4_hz=3350.0, speech_f0_hz=None, speech_voiced_fraction=0.0) == "Male"
-    # without formants the F0 boundary between the adult bands decides
-    assert gender(f0_median_hz=210.0) == "Female" and gender(f0_median_hz=120.0) == "Male"
+def _voice(**m):
+    """A voiced clip's measurements: calm spread and pace unless given (syllables over a 2 s speech span)."""
+    base = {"speech_voiced_fraction": 0.6, "speech_f0_spread_st": 4.1, "syllables": 9, "speech_span_s": 2.0,
+            "speaking_rate_syl_per_s": 4.5}
+    return RuleSynthesizer().record(_item(**{**base, **m}))["paralinguistics"]
 
 
-def test_age_reads_child_from_the_size_score_and_elderly_from_tremor_at_a_slow_pace():
-    rules = RuleSynthesizer()
+def test_gender_and_age_come_from_the_closest_voice_of_pitch_and_formants():
+    # the four voices at their calm centres
+    assert (_voice(speech_f0_median_hz=100.0, f4_hz=3425.0)["gender"], _voice(speech_f0_median_hz=100.0, f4_hz=3425.0)["age"]) == ("Male", "Adult")
+    assert (_voice(speech_f0_median_hz=196.0, f4_hz=3925.0)["gender"], _voice(speech_f0_median_hz=196.0, f4_hz=3925.0)["age"]) == ("Female", "Adult")
+    girl = _voice(speech_f0_median_hz=263.0, f4_hz=4370.0)
+    assert (girl["gender"], girl["age"]) == ("Female", "Child")
+    # a boy: a man's voice with pitch and formants raised together (x1.3) keeps a man's F0-to-formant ratio
+    boy = _voice(speech_f0_median_hz=134.0, f4_hz=4200.0)
+    assert (boy["gender"], boy["age"]) == ("Male", "Child")
+    # the same F0 with a woman's formants and a sad woman's flat, slow delivery is a woman
+    sad = _voice(speech_f0_median_hz=137.0, f4_hz=3925.0, speech_f0_spread_st=1.4, syllables=6)
+    assert (sad["gender"], sad["age"], sad["emotion"]) == ("Female", "Adult", "Sadness")
+    # ... and with a man's formants and a happy, lively delivery it is a man
+    happy = _voice(speech_f0_median_hz=139.0, f4_hz=3425.0, speech_f0_spread_st=4.2, syllables=11)
+    assert (happy["gender"], happy["age"], happy["emotion"]) == ("Male", "Adult", "Happiness")
 
+
+def test_emotion_reads_pitch_height_against_the_voice_with_spread_and_pace():
+    assert _voice(speech_f0_median_hz=196.0, f4_hz=3925.0)["emotion"] == "Neutral"
+    assert _voice(speech_f0_median_hz=272.0, f4_hz=3925.0, speech_f0_spread_st=4.2, syllables=11)["emotion"] == "Happiness"
+    assert _voice(speech_f0_median_hz=108.0, f4_hz=3425.0, speech_f0_spread_st=1.6, syllables=11)["emotion"] == "Anger"
+    assert _voice(speech_f0_median_hz=70.0, f4_hz=3425.0, speech_f0_spread_st=1.4, syllables=6)["emotion"] == "Sadness"
+
+
+def test_whispers_are_read_from_the_formants_alone_and_are_neutral():
+    # under 5 % voiced: the F0 (here a spurious reading) is ignored
+    woman = _voice(speech_f0_median_hz=90.0, speech_voiced_fraction=0.01, f4_hz=3950.0, syllables=6)
+    man = _voice(speech_f0_median_hz=None, speech_voiced_fraction=0.0, f4_hz=3400.0)
+    assert (woman["gender"], woman["emotion"]) == ("Female", "Neutral")
+    assert (man["gender"], man["emotion"]) == ("Male", "Neutral")
+
+
+def test_age_reads_elderly_from_tremor_at_a_slow_pace_and_falls_back_on_f0():
     def age(**m):
-        return rules.record(_item(**{"f4_hz": 3600.0, "speech_f0_hz": 200.0, "speech_voiced_fraction": 0.6,
-                                     "speaking_rate_syl_per_s": 4.0, **m}))["paralinguistics"]["age"]
+        return _voice(**{"speech_f0_median_hz": 196.0, "f4_hz": 3925.0, **m})["age"]
 
-    assert age() == "Adult"  # 3600 * sqrt(200) = 50 900
-    assert age(f4_hz=4400.0, speech_f0_hz=300.0) == "Child"  # 76 200 > 66 800
-    assert age(tremor_ratio=20.0) == "Elderly"
+    assert age() == "Adult"
+    assert age(tremor_ratio=20.0, speaking_rate_syl_per_s=4.0) == "Elderly"
     assert age(tremor_ratio=20.0, speaking_rate_syl_per_s=6.0) == "Adult"  # a fast pace is not elderly
     assert age(tremor_ratio=8.0) == "Adult"
-    assert age(f4_hz=None, speech_f0_hz=None, f0_median_hz=320.0) == "Child"
-    assert age(f4_hz=None, speech_f0_hz=None, f0_median_hz=200.0) == "Adult"
+    # without formants or voiced F0 the clip's median F0 decides alone
+    assert age(f4_hz=None, speech_f0_median_hz=None, f0_median_hz=320.0) == "Child"
+    assert age(f4_hz=None, speech_f0_median_hz=None, f0_median_hz=200.0) == "Adult"
+    assert _voice(f4_hz=None, speech_f0_median_hz=None, f0_median_hz=120.0)["gender"] == "Male"
+    assert _voice(f4_hz=None, speech_f0_median_hz=None, f0_median_hz=210.0)["gender"] == "Female"
+
+
+def test_a_classifier_label_restricts_the_voices_the_other_fields_are_read_from():
+    # a gender classifier says Female: the boy-like measurements become a girl's or a woman's, never Male
+    para = _voice(speech_f0_median_hz=134.0, f4_hz=4200.0, gender_label="female")
+    assert para["gender"] == "Female"
+    # an age classifier says Adult: the same measurements are read among adults only
+    assert _voice(speech_f0_median_hz=134.0, f4_hz=4200.0, age_label="Adult")["age"] == "Adult"
+    # an emotion classifier says sad: the low F0 is a sad woman's, not a calm man's
+    assert _voice(speech_f0_median_hz=137.0, f4_hz=3700.0, emotion_label="sad")["gender"] == "Female"
 
 
 def test_a_classifier_label_wins_over_the_signal_rules():

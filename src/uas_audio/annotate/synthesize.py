@@ -9,27 +9,35 @@ Rule thresholds
 ---------------
 - Speech: the clip has speech iff its reference transcript (ground truth, or an ASR expert's) is non-empty;
   without speech the transcription and all paralinguistic fields are null.
-- gender: a classifier's label when configured; otherwise from the fourth formant and the speech F0
-  together (``experts.formants``): Female when F4 · sqrt(F0) > 43 250 Hz^1.5, i.e. ln F4 + 0.5 ln F0 >
-  10.675 (F4 above 4.3 kHz at F0 100 Hz, above 3.5 kHz at 150 Hz, above 3.1 kHz at 200 Hz). A shorter vocal
-  tract raises every formant, a female voice also raises F0; weighing both lets a low-pitched female voice
-  with high formants, or a high-pitched male voice with low ones, fall on the right side. When under 5 % of
-  the speech frames are voiced (whispers) F0 is taken as 150 Hz and the formants decide alone. Without
-  formants: speech F0 (or the clip's median F0) < 165 Hz → Male (adult speaking F0 norms: male 85-180 Hz,
-  female 165-255 Hz, ``experts.pitch``). The weight and threshold were chosen on synthetic corpora of seeds
-  1 and 2; accuracy on held-out seeds is in docs/annotation.md.
-- age: a classifier's label when configured; otherwise Child when the same size score F4 · sqrt(F0) >
-  66 800 Hz^1.5 (a child's F0 and formants are both high, so the score is high on both counts); else
-  Elderly when the speech F0 carries a 4-6 Hz tremor (``tremor_ratio`` > 12, ``experts.tremor``) and the
-  pace is not fast (< 5.0 syllables per second of speech); else Adult. Without formants: median F0 > 300 Hz
-  → Child, else Adult.
-- emotion: a classifier's label mapped with ``normalize_emotion``; otherwise an emotion proxy from pitch
-  height and pace. Pitch height is the speech F0 in semitones relative to a calm speaker of the decided
-  gender (lower-quartile speech F0 of 90 Hz male, 180 Hz female; × 1.3 for a Child, whose pitch is raised
-  with the formants): below -3 st → Sadness (low, subdued), above +4 st → Happiness (raised pitch); in
-  between, faster than 5.5 syllables per second of speech → Anger (hurried, tense), else Neutral. Without
-  voicing (whispers) → Neutral. Thresholds chosen on synthetic corpora of seeds 1 and 2; loudness was tried
-  and added nothing there (the clip's loudness follows the mix as much as the voice).
+- gender, age and emotion: a classifier's label for a field when configured; the other fields are read
+  together, as the (gender, Child or not, emotion) voice whose expected measurements lie closest to the
+  clip's (``_voice_hypothesis``; hypotheses that contradict a classifier's label are left out). Each of the
+  16 voices has an expected median speech F0, fourth formant, F0 spread and pace; the distance is the sum of
+  squared differences in natural-log units, each over its spread on the tuning corpora, minus twice the log
+  prior of the (gender, child) voice: its share of the tuning corpora's speech clips (adult man 0.41, adult
+  woman 0.42, boy 0.03, girl 0.14; boys are rare there, and a corpus with other shares should change these):
+
+  - median speech F0 (``speech_f0_median_hz``, sigma 0.09): a calm adult man 100 Hz, a calm adult woman
+    196 Hz; Happiness raises it by e^0.33 (x1.39), Anger by e^0.075 (x1.08), Sadness lowers it by e^-0.35
+    (x0.70); a child's is e^0.29 (x1.34) higher. Emotion moves F0 as much as gender does (a sad woman and a
+    happy man both speak near 140 Hz), so gender cannot be read from F0 without the emotion;
+  - fourth formant (``f4_hz``, sigma 0.062): adult man 3425 Hz, boy 4125 Hz, adult woman 3925 Hz, girl
+    4370 Hz. A shorter vocal tract raises every formant; a child's raises F0 and formants by the same factor,
+    so F0 relative to the formants tells a boy (a man's ratio, both raised) from a woman (higher F0, hardly
+    higher formants); the girl's centre is low because her upper formants leave the analysis band;
+  - F0 spread (``speech_f0_spread_st``, compared as ln(st + 0.35), sigma 0.36): Neutral 4.1 st, Happiness
+    4.2 st, Sadness 1.4 st, Anger 1.6 st (flat sad and angry voices);
+  - pace = transcript syllables / speech span (``syllables`` / ``speech_span_s``, sigma 0.23): Neutral 4.4,
+    Happiness 5.4, Sadness 3.1, Anger 5.6 syllables per second.
+
+  A measurement that is missing leaves its term out. When under 5 % of the speech frames are voiced (whispers)
+  the F0 terms are left out and the emotion is Neutral (no pitch cue can be heard). Age: Child when the
+  chosen voice is a child's; else Elderly when the speech F0 carries a 4-6 Hz tremor (``tremor_ratio`` > 12,
+  ``experts.tremor``) and the speaking rate is not fast (< 5.0 syllables per second of speech); else Adult.
+  Every constant above is the median (centres) or 1.4826 x the median absolute deviation (sigmas) over the
+  synthetic corpora of seeds 1 and 2; accuracy on held-out seeds is in docs/annotation.md.
+  Without formants or voiced F0: speech F0 (or the clip's median F0) < 165 Hz → Male (adult speaking F0
+  norms: male 85-180 Hz, female 165-255 Hz, ``experts.pitch``), median F0 > 300 Hz → Child, emotion Neutral.
 - accent: a classifier's label when configured, otherwise null (the signal says nothing about accent).
 - prosody: "<rate> pace, <level> pitch, <range> intonation" from the speaking-rate and pitch experts.
 - timbre: voice brightness from the spectral centroid of speech frames (< 1200 Hz "warm, dark", > 2200 Hz
@@ -65,17 +73,23 @@ from ..schema.parsing import UASParseError, load_json_object, normalize_categori
 from .backends import BackendError, ChatBackend
 from .experts.pitch import GENDER_F0_BOUNDARY_HZ
 
-#: ln F4 + SIZE_F0_WEIGHT · ln F0: the voice-size score gender and age read (module docstring).
-SIZE_F0_WEIGHT = 0.5
-FEMALE_SIZE_SCORE, CHILD_SIZE_SCORE = 10.675, 11.11
-#: Below this fraction of voiced speech frames (whispers) F0 is unknown and taken as UNVOICED_F0_HZ.
-MIN_VOICED_FRACTION, UNVOICED_F0_HZ = 0.05, 150.0
+#: Below this fraction of voiced speech frames (whispers) F0 is unknown: the F0 terms are left out.
+MIN_VOICED_FRACTION = 0.05
 CHILD_F0_HZ = 300.0
 TREMOR_RATIO, ELDERLY_MAX_SYL_PER_S = 12.0, 5.0
-#: Calm speakers' lower-quartile speech F0 by gender, the child factor, and the emotion-proxy thresholds.
-CALM_F0_HZ = {"Male": 90.0, "Female": 180.0}
-CHILD_PITCH_FACTOR = 1.3
-SAD_BELOW_ST, HAPPY_ABOVE_ST, ANGRY_ABOVE_SYL_PER_S = -3.0, 4.0, 5.5
+#: The voice model read by ``_voice_hypothesis`` (module docstring): centres and spreads per measurement.
+CALM_F0_HZ = {"Male": 100.0, "Female": 196.0}
+EMOTION_F0_SHIFT = {"Neutral": 0.0, "Happiness": 0.33, "Sadness": -0.35, "Anger": 0.075}
+CHILD_F0_SHIFT, F0_SIGMA = 0.29, 0.09
+F4_HZ = {("Male", False): 3425.0, ("Male", True): 4125.0, ("Female", False): 3925.0, ("Female", True): 4370.0}
+F4_SIGMA = 0.062
+F0_SPREAD_ST = {"Neutral": 4.1, "Happiness": 4.2, "Sadness": 1.4, "Anger": 1.6}
+F0_SPREAD_FLOOR_ST, F0_SPREAD_SIGMA = 0.35, 0.36
+PACE_SYL_PER_S = {"Neutral": 4.4, "Happiness": 5.4, "Sadness": 3.1, "Anger": 5.6}
+PACE_SIGMA, MIN_SPAN_S = 0.23, 0.2
+#: Share of each (gender, is a child) voice among the speech clips of the tuning corpora: the prior.
+VOICE_PRIOR = {("Male", False): 0.41, ("Female", False): 0.42, ("Male", True): 0.03, ("Female", True): 0.14}
+_VOICE_EMOTIONS = tuple(EMOTION_F0_SHIFT)
 DARK_CENTROID_HZ, BRIGHT_CENTROID_HZ = 1200.0, 2200.0
 CLEAN_SNR_DB, NOISY_SNR_DB = 30.0, 10.0
 #: Words that mark a tagger label as a sound that persists (continuous) rather than a one-shot event.
@@ -116,30 +130,44 @@ def _is_continuous(label: str) -> bool:
     return any(w in CONTINUOUS_WORDS for w in words)
 
 
-def _size_score(m: dict[str, Any]) -> float | None:
-    """ln F4 + SIZE_F0_WEIGHT · ln F0 (F0 = UNVOICED_F0_HZ for whispers); None without formants."""
-    f4 = m.get("f4_hz")
-    if f4 is None:
+def _voiced_f0(m: dict[str, Any]) -> float | None:
+    """The median speech F0, or None for a whisper or a clip without voiced speech."""
+    f0 = m.get("speech_f0_median_hz")
+    return f0 if f0 and (m.get("speech_voiced_fraction") or 0.0) >= MIN_VOICED_FRACTION else None
+
+
+def _voice_hypothesis(m: dict[str, Any], gender: str | None = None, age: str | None = None,
+                      emotion: str | None = None) -> tuple[str, bool, str] | None:
+    """(gender, is a child, emotion) of the voice whose expected F0, F4, F0 spread and pace lie closest to the
+    measurements (module docstring); labels already given (by classifiers) restrict the candidates. None when
+    neither formants nor a voiced F0 were measured."""
+    f0, f4 = _voiced_f0(m), m.get("f4_hz")
+    if f0 is None and not f4:
         return None
-    f0 = m.get("speech_f0_hz")
-    if f0 is None or (m.get("speech_voiced_fraction") or 0.0) < MIN_VOICED_FRACTION:
-        f0 = UNVOICED_F0_HZ
-    return math.log(f4) + SIZE_F0_WEIGHT * math.log(f0)
-
-
-def _emotion_proxy(m: dict[str, Any], gender: str | None, age: str | None) -> str:
-    """Sadness / Happiness / Anger / Neutral from pitch height against the calm norm and the pace."""
-    f0 = m.get("speech_f0_hz")
-    if f0 is None or gender not in CALM_F0_HZ or (m.get("speech_voiced_fraction") or 0.0) < MIN_VOICED_FRACTION:
-        return "Neutral"
-    norm = CALM_F0_HZ[gender] * (CHILD_PITCH_FACTOR if age == "Child" else 1.0)
-    height = 12.0 * math.log2(f0 / norm)
-    if height < SAD_BELOW_ST:
-        return "Sadness"
-    if height > HAPPY_ABOVE_ST:
-        return "Happiness"
-    rate = m.get("speaking_rate_syl_per_s")
-    return "Anger" if rate is not None and rate > ANGRY_ABOVE_SYL_PER_S else "Neutral"
+    spread = m.get("speech_f0_spread_st") if f0 is not None else None
+    span, syllables = m.get("speech_span_s") or 0.0, m.get("syllables") or 0
+    pace = syllables / span if syllables and span >= MIN_SPAN_S else None
+    genders = (gender,) if gender in CALM_F0_HZ else tuple(CALM_F0_HZ)
+    childs = (age == "Child",) if age in AGES else (False, True)
+    emotions = ("Neutral",) if f0 is None else (emotion,) if emotion in EMOTION_F0_SHIFT else _VOICE_EMOTIONS
+    best, best_cost = None, math.inf
+    for g in genders:
+        for child in childs:
+            for e in emotions:
+                cost = -2.0 * math.log(VOICE_PRIOR[(g, child)])
+                if f0 is not None:
+                    expected = math.log(CALM_F0_HZ[g]) + EMOTION_F0_SHIFT[e] + (CHILD_F0_SHIFT if child else 0.0)
+                    cost += ((math.log(f0) - expected) / F0_SIGMA) ** 2
+                if f4:
+                    cost += (math.log(f4 / F4_HZ[(g, child)]) / F4_SIGMA) ** 2
+                if spread is not None and e in F0_SPREAD_ST:
+                    cost += (math.log((spread + F0_SPREAD_FLOOR_ST) / (F0_SPREAD_ST[e] + F0_SPREAD_FLOOR_ST))
+                             / F0_SPREAD_SIGMA) ** 2
+                if pace is not None and e in PACE_SYL_PER_S:
+                    cost += (math.log(pace / PACE_SYL_PER_S[e]) / PACE_SIGMA) ** 2
+                if cost < best_cost:
+                    best, best_cost = (g, child, e), cost
+    return best
 
 
 def _pick(values: tuple[str, ...], label: Any) -> str | None:
@@ -169,24 +197,25 @@ class RuleSynthesizer:
         }
 
     def _paralinguistics(self, m: dict[str, Any]) -> dict[str, Any]:
-        f0 = m.get("speech_f0_hz") if m.get("speech_f0_hz") is not None else m.get("f0_median_hz")
-        score = _size_score(m)
+        f0 = m.get("speech_f0_median_hz") or m.get("speech_f0_hz") or m.get("f0_median_hz")
         gender = _pick(GENDERS, m.get("gender_label"))
-        if gender is None and score is not None:
-            gender = "Female" if score > FEMALE_SIZE_SCORE else "Male"
+        age = _pick(AGES, m.get("age_label"))
+        emotion_label = m.get("emotion_label")
+        emotion = normalize_emotion(emotion_label) if isinstance(emotion_label, str) else None
+        voice = _voice_hypothesis(m, gender, age, emotion)
+        if voice is not None:
+            gender = gender or voice[0]
+            if age is None:
+                tremor = m.get("tremor_ratio") is not None and m["tremor_ratio"] > TREMOR_RATIO
+                rate = m.get("speaking_rate_syl_per_s")
+                age = ("Child" if voice[1]
+                       else "Elderly" if tremor and (rate is None or rate < ELDERLY_MAX_SYL_PER_S) else "Adult")
+            if not isinstance(emotion_label, str):
+                emotion = voice[2]
         if gender is None and f0 is not None:
             gender = "Male" if f0 < GENDER_F0_BOUNDARY_HZ else "Female"
-        age = _pick(AGES, m.get("age_label"))
-        if age is None and score is not None:
-            tremor = m.get("tremor_ratio") is not None and m["tremor_ratio"] > TREMOR_RATIO
-            rate = m.get("speaking_rate_syl_per_s")
-            age = ("Child" if score > CHILD_SIZE_SCORE
-                   else "Elderly" if tremor and (rate is None or rate < ELDERLY_MAX_SYL_PER_S) else "Adult")
         if age is None and f0 is not None:
             age = "Child" if f0 > CHILD_F0_HZ else "Adult"
-        emotion = normalize_emotion(m["emotion_label"]) if isinstance(m.get("emotion_label"), str) else None
-        if emotion is None and not isinstance(m.get("emotion_label"), str):
-            emotion = _emotion_proxy(m, gender, age)
         prosody_parts = [f"{m['speaking_rate']} pace" if m.get("speaking_rate") else None,
                          f"{m['pitch_level']} pitch" if m.get("pitch_level") else None,
                          f"{m['pitch_range']} intonation" if m.get("pitch_range") else None]

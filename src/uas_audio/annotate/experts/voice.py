@@ -74,7 +74,9 @@ def _centroid(clip: Clip, active: np.ndarray) -> float | None:
 
 
 class VoiceActivityExpert:
-    """How much of the clip is speech, in how many segments, and how bright the voice is."""
+    """How much of the clip is speech, in how many segments, over what span (first speech frame to last: the
+    time a sentence takes, pauses included, which the voice rules divide its syllables by to read the pace),
+    and how bright the voice is."""
 
     name = "voice_activity"
 
@@ -88,6 +90,7 @@ class VoiceActivityExpert:
                 "speech_s": round(float(active.sum() * HOP_S), 3),
                 "speech_fraction": round(float(active.mean()) if active.size else 0.0, 4),
                 "speech_segments": len(segments),
+                "speech_span_s": round((segments[-1][1] - segments[0][0]) * HOP_S, 3) if segments else 0.0,
             })
         return out
 
