@@ -3,6 +3,7 @@
 under FSDP2 (``fully_shard``, two CPU processes on gloo), while the new rows train; checkpoints keep the plain keys."""
 
 import json
+import math
 import os
 import socket
 import subprocess
@@ -96,7 +97,7 @@ from torch.distributed.tensor import DTensor
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 sys.path.insert(0, sys.argv[2])
 from test_train_fsdp import EMBED, HEAD, _batch, _stage1_model
-from uas_audio.trainers.freezing import apply_stage_freezing
+from uas_audio.trainers.freezing import apply_stage_freezing, merge_split_rows
 
 torch.set_num_threads(1)
 dist.init_process_group("gloo")
@@ -125,6 +126,7 @@ for step in range(4):
     optimizer.zero_grad()
     losses.append(loss.item())
 full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True))  # on every rank
+full = merge_split_rows(full)
 report = {"world": dist.get_world_size(), "units": units, "losses": losses,
           "keys_plain": sorted(full) == sorted(before),
           "new_rows_sharded": sharded["lm_head.new_rows"] and sharded["model.language_model.embed_tokens.new_rows"],
@@ -149,6 +151,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow  # the train-entry FSDP2 tests below cover the same in the default suite
 def test_fsdp2_two_cpu_processes_stage1_keeps_old_rows_bit_identical_and_trains_new_rows(tmp_path):
     script = tmp_path / "rank.py"
     script.write_text(_FSDP_RANK)
@@ -169,3 +172,116 @@ def test_fsdp2_two_cpu_processes_stage1_keeps_old_rows_bit_identical_and_trains_
         assert all(torch.isfinite(torch.tensor(report["losses"])))
     for name in (EMBED, HEAD):  # both ranks end with the same full weights
         assert ranks[0][name]["digest"] == ranks[1][name]["digest"]
+
+
+# accelerate 1.15 runs FSDP on accelerators only: AcceleratorState turns ACCELERATE_USE_FSDP into
+# DistributedType.FSDP for MULTI_GPU-like types, never for MULTI_CPU (accelerate/state.py), and `accelerate launch`
+# sends `--cpu` runs to the single-process launcher (commands/launch.py: `elif args.use_fsdp and not args.cpu`).
+# The rank script lifts that one check, so the rest (accelerate's FSDP2 preparation and state dicts, the Trainer,
+# uas_audio's train entry) runs unchanged on CPU with gloo.
+_TRAIN_RANK = r'''
+import json, os, sys
+import torch
+from accelerate.state import AcceleratorState
+from accelerate.utils import DistributedType
+
+_init = AcceleratorState.__init__
+def _fsdp_on_cpu(self, *args, fsdp_plugin=None, **kwargs):
+    _init(self, *args, fsdp_plugin=fsdp_plugin, **kwargs)
+    plugin = fsdp_plugin or getattr(self, "fsdp_plugin", None)
+    if plugin is not None and self.distributed_type == DistributedType.MULTI_CPU:
+        self.distributed_type, self.fsdp_plugin = DistributedType.FSDP, plugin
+AcceleratorState.__init__ = _fsdp_on_cpu
+
+from torch.distributed.tensor import DTensor
+from uas_audio.tiny import tiny_model
+from uas_audio.trainers.train import train
+
+stage, out, data = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+mixture = {"asr": 0.5, "tts": 0.5} if stage == 1 else {"uas": 1.0}
+trainer = train(stage, output_dir=out, data=data, max_steps=4, overrides=dict(
+    per_device_train_batch_size=1, gradient_checkpointing=False, warmup_steps=0, save_strategy="no",
+    logging_steps=1, learning_rate=1e-2, weight_decay=0.1, lr_scheduler_type="constant", mixture=mixture))
+model, rank = trainer.model, trainer.accelerator.process_index
+report = {"distributed_type": str(trainer.accelerator.state.distributed_type), "fsdp": trainer.is_fsdp_enabled,
+          "world": trainer.accelerator.num_processes, "class": type(model).__name__,
+          "losses": [h["loss"] for h in trainer.state.log_history if "loss" in h],
+          "all_sharded": all(isinstance(p, DTensor) for p in model.parameters())}
+if stage == 1:  # this rank's shard of the old rows against the initial model's rows
+    initial = tiny_model()
+    pairs = ((model.get_input_embeddings(), initial.get_input_embeddings()), (model.lm_head, initial.lm_head))
+    report["local_old_identical"] = all(
+        torch.equal(split.old_rows.to_local(), plain.weight.detach().chunk(2)[rank]) for split, plain in pairs)
+    report["local_new_rows"] = [split.new_rows.to_local().shape[0] for split, _ in pairs]
+with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
+    json.dump(report, f)
+'''
+
+
+def _fsdp_env() -> dict:
+    """Environment `accelerate launch --config_file configs/accelerate/fsdp.yaml` gives each process, from the file
+    (the same FSDP_* names as accelerate's launcher), with fp32 on CPU."""
+    import yaml
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs/accelerate/fsdp.yaml").read_text())
+    env = {"ACCELERATE_USE_FSDP": "true", "ACCELERATE_USE_CPU": "true", "ACCELERATE_MIXED_PRECISION": "no"}
+    for key, value in config["fsdp_config"].items():
+        env["FSDP_" + key.removeprefix("fsdp_").upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env
+
+
+def _run_train_ranks(tmp_path, stage, data):
+    script = tmp_path / "train_rank.py"
+    script.write_text(_TRAIN_RANK)
+    out = tmp_path / f"stage{stage}"
+    env = {**os.environ, **_fsdp_env(), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+           "TOKENIZERS_PARALLELISM": "false"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
+         str(script), str(stage), str(out), *map(str, data)],
+        capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+    for report in ranks:
+        assert report["distributed_type"] == "DistributedType.FSDP" and report["fsdp"] and report["world"] == 2
+        assert report["class"] == "FSDPUASAudioForConditionalGeneration" and report["all_sharded"]
+        assert all(math.isfinite(x) for x in report["losses"]) and len(report["losses"]) == 4
+    return out, ranks
+
+
+@pytest.fixture(scope="module")
+def uas_data(tmp_path_factory):
+    from test_train_tasks import make_uas_dataset
+
+    path = tmp_path_factory.mktemp("fsdp_data") / "uas"
+    make_uas_dataset(2, seconds=0.4).save_to_disk(str(path))
+    return path
+
+
+def test_fsdp2_stage1_through_the_train_entry_saves_a_plain_model_with_old_rows_untouched(tmp_path, uas_data):
+    out, ranks = _run_train_ranks(tmp_path, 1, [uas_data])
+    for report in ranks:
+        assert report["local_old_identical"] and report["local_new_rows"] == [500, 500]  # 1000 codes, 2 shards
+    from transformers import AutoModelForCausalLM
+
+    saved = AutoModelForCausalLM.from_pretrained(out)
+    assert type(saved.lm_head) is nn.Linear  # the split rows merged into the plain layout
+    assert "FSDP" not in json.dumps(json.loads((out / "config.json").read_text()).get("auto_map", {}))
+    initial = tiny_model()
+    start = saved.config.audio_code_start
+    for get in (lambda m: m.lm_head.weight, lambda m: m.get_input_embeddings().weight):
+        assert torch.equal(get(saved)[:start], get(initial))
+    ensure_audio_codes(initial, tiny_processor(), 1000, seed=42)  # the recipe's seed: the initial new rows
+    for get in (lambda m: m.lm_head.weight, lambda m: m.get_input_embeddings().weight):
+        assert not torch.equal(get(saved)[start:], get(initial)[start:])
+
+
+def test_fsdp2_stage3_through_the_train_entry_has_falling_loss_and_trains_the_head(tmp_path, uas_data):
+    out, ranks = _run_train_ranks(tmp_path, 3, [uas_data])
+    assert ranks[0]["losses"][-1] < ranks[0]["losses"][0], ranks[0]["losses"]
+    from transformers import AutoModelForCausalLM
+
+    saved, initial = AutoModelForCausalLM.from_pretrained(out), tiny_model()
+    assert not torch.equal(saved.lm_head.weight, initial.lm_head.weight)  # the head unit was gathered and trained
+    assert torch.equal(saved.model.audio_tower.conv1.weight, initial.model.audio_tower.conv1.weight)

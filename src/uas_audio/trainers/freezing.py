@@ -5,7 +5,10 @@
   new rows as two parameters: the old rows do not require grad, so no optimizer, weight decay, gradient clipping or
   sharding (DDP, FSDP2, DeepSpeed ZeRO-3 partition parameters one by one) ever touches them, and they stay
   bit-identical by construction, with no gradient hook or post-step restore. Their ``state_dict`` holds the
-  ordinary ``weight`` (so checkpoints load into the plain model), and ``NewRowsGuard.merge`` (run at the end of
+  ordinary ``weight`` (so checkpoints load into the plain model), except when FSDP / DeepSpeed shard the model
+  (``NewRowsGuard.plain_state_dict(False)``): then it keeps ``old_rows`` / ``new_rows``, the names of the sharded
+  parameters that accelerate matches full and sharded state dicts by, and ``merge_split_rows`` turns a gathered
+  one into plain keys. ``NewRowsGuard.merge`` (run at the end of
   training by ``NewRowsGuardCallback``) puts plain ``nn.Embedding`` / ``nn.Linear`` layers back.
 - ``projector`` (stage 2): only ``model.multi_modal_projector``.
 - ``all_but_encoder`` (stages 3 and 4): everything except ``model.audio_tower``.
@@ -41,6 +44,7 @@ class _SplitRows(nn.Module):
             raise ValueError(f"first_new_row must split the {weight.shape[0]} rows, got {first_new_row}")
         self.old_rows = nn.Parameter(weight.detach()[:first_new_row].clone(), requires_grad=False)
         self.new_rows = nn.Parameter(weight.detach()[first_new_row:].clone(), requires_grad=True)
+        self.plain_state_dict = True
         self._register_state_dict_hook(_SplitRows._to_weight)
         self._register_load_state_dict_pre_hook(self._from_weight)
 
@@ -54,8 +58,11 @@ class _SplitRows(nn.Module):
 
     @staticmethod
     def _to_weight(module, state_dict, prefix, local_metadata):
-        old, new = state_dict.pop(prefix + "old_rows"), state_dict.pop(prefix + "new_rows")
-        state_dict[prefix + "weight"] = torch.cat([_full(old), _full(new)]).detach()
+        old, new = state_dict.get(prefix + "old_rows"), state_dict.get(prefix + "new_rows")
+        if not module.plain_state_dict or old is None or new is None or _is_sharded(old) or _is_sharded(new):
+            return state_dict  # keys follow the parameters (see merge_split_rows)
+        del state_dict[prefix + "old_rows"], state_dict[prefix + "new_rows"]
+        state_dict[prefix + "weight"] = torch.cat([old, new]).detach()
         return state_dict
 
     def _from_weight(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
@@ -122,6 +129,12 @@ class NewRowsGuard:
     first_new_row: int
     merged: bool = False
 
+    def plain_state_dict(self, plain: bool) -> None:
+        """Whether the split layers' ``state_dict`` shows the plain ``weight`` (False under FSDP / DeepSpeed)."""
+        for layer in (self.model.get_input_embeddings(), self.model.get_output_embeddings()):
+            if isinstance(layer, _SplitRows):
+                layer.plain_state_dict = plain
+
     def merge(self) -> None:
         if self.merged:
             return
@@ -147,6 +160,18 @@ class NewRowsGuardCallback(TrainerCallback):
     def on_train_end(self, args, state, control, **kwargs):
         if not _is_sharded(self.guard.model.get_input_embeddings().new_rows):
             self.guard.merge()
+
+
+def merge_split_rows(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A gathered state dict with each ``X.old_rows`` / ``X.new_rows`` pair replaced by the plain ``X.weight``."""
+    merged = dict(state_dict)
+    for key in [k for k in state_dict if k.endswith(".old_rows")]:
+        prefix = key[: -len("old_rows")]
+        if prefix + "new_rows" not in merged:
+            raise KeyError(f"{key} has no {prefix}new_rows next to it")
+        old, new = merged.pop(key), merged.pop(prefix + "new_rows")
+        merged[prefix + "weight"] = torch.cat([_full(old), _full(new)])
+    return merged
 
 
 def _audio_tower(model) -> nn.Module | None:
@@ -201,5 +226,5 @@ def count_trainable(model) -> tuple[int, int]:
     return trainable, total
 
 
-__all__ = ["apply_stage_freezing", "count_trainable", "NewRowsGuard", "NewRowsGuardCallback", "SplitRowsEmbedding",
-           "SplitRowsLinear"]
+__all__ = ["apply_stage_freezing", "count_trainable", "merge_split_rows", "NewRowsGuard", "NewRowsGuardCallback",
+           "SplitRowsEmbedding", "SplitRowsLinear"]

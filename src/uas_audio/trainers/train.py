@@ -15,6 +15,7 @@ from typing import Any
 
 from . import tasks as T
 from .freezing import NewRowsGuardCallback, apply_stage_freezing, count_trainable
+from .sharding import LMHeadUnshardCallback, save_trained_model
 from .stage_config import load_recipe
 
 logger = logging.getLogger(__name__)
@@ -162,6 +163,7 @@ def build_trainer(recipe, model, processor, train_dataset, lora: bool = False, c
     from .collator import AudioChatCollator
 
     callbacks = list(callbacks)
+    guard = None
     if lora:
         if recipe.stage in (1, 2):
             raise ValueError(f"--lora: stage {recipe.stage} trains only "
@@ -174,6 +176,7 @@ def build_trainer(recipe, model, processor, train_dataset, lora: bool = False, c
         guard = apply_stage_freezing(model, recipe.trainable)
         if guard is not None:
             callbacks.append(NewRowsGuardCallback(guard))
+    callbacks.append(LMHeadUnshardCallback())  # a no-op unless accelerate runs FSDP2
     trainable, total = count_trainable(model)
     logger.info("stage %d: %s of %s parameters train (%s)", recipe.stage, f"{trainable:,}", f"{total:,}",
                 "lora" if lora else recipe.trainable)
@@ -186,8 +189,11 @@ def build_trainer(recipe, model, processor, train_dataset, lora: bool = False, c
     from .sft import AudioSFTTrainer
 
     collator = AudioChatCollator(processor, max_length=recipe.collator_max_length)
-    return AudioSFTTrainer(model=model, args=recipe, data_collator=collator, train_dataset=train_dataset,
-                           processing_class=processor, callbacks=callbacks)
+    trainer = AudioSFTTrainer(model=model, args=recipe, data_collator=collator, train_dataset=train_dataset,
+                              processing_class=processor, callbacks=callbacks)
+    if guard is not None and (trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled):
+        guard.plain_state_dict(False)  # sharded: state dicts keep the split rows' own names
+    return trainer
 
 
 def train(
@@ -240,7 +246,7 @@ def train(
         if checkpoint is None:
             raise FileNotFoundError(f"--resume: no checkpoint-* folder in {recipe.output_dir}")
     trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.save_model(recipe.output_dir)
+    save_trained_model(trainer, recipe.output_dir)
     if trainer.is_world_process_zero():
         processor.save_pretrained(recipe.output_dir)
     return trainer
