@@ -206,7 +206,8 @@ model, rank = trainer.model, trainer.accelerator.process_index
 report = {"distributed_type": str(trainer.accelerator.state.distributed_type), "fsdp": trainer.is_fsdp_enabled,
           "world": trainer.accelerator.num_processes, "class": type(model).__name__,
           "losses": [h["loss"] for h in trainer.state.log_history if "loss" in h],
-          "all_sharded": all(isinstance(p, DTensor) for p in model.parameters())}
+          "all_sharded": all(isinstance(p, DTensor) for p in model.parameters()),
+          "units": sorted({type(m).__name__ for m in model.modules() if type(m).__name__.startswith("FSDP")})}
 if stage == 1:  # this rank's shard of the old rows against the initial model's rows
     initial = tiny_model()
     pairs = ((model.get_input_embeddings(), initial.get_input_embeddings()), (model.lm_head, initial.lm_head))
@@ -246,6 +247,7 @@ def _run_train_ranks(tmp_path, stage, data):
     for report in ranks:
         assert report["distributed_type"] == "DistributedType.FSDP" and report["fsdp"] and report["world"] == 2
         assert report["class"] == "FSDPUASAudioForConditionalGeneration" and report["all_sharded"]
+        assert {"FSDPQwen2DecoderLayer", "FSDPUASAudioEncoderLayer"} <= set(report["units"])  # _no_split_modules
         assert all(math.isfinite(x) for x in report["losses"]) and len(report["losses"]) == 4
     return out, ranks
 

@@ -162,6 +162,11 @@ class NewRowsGuardCallback(TrainerCallback):
             self.guard.merge()
 
 
+def has_split_rows(model) -> bool:
+    """Whether ``model``'s input embeddings or LM head are stage 1's split layers."""
+    return any(isinstance(layer, _SplitRows) for layer in (model.get_input_embeddings(), model.get_output_embeddings()))
+
+
 def merge_split_rows(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """A gathered state dict with each ``X.old_rows`` / ``X.new_rows`` pair replaced by the plain ``X.weight``."""
     merged = dict(state_dict)
@@ -226,5 +231,5 @@ def count_trainable(model) -> tuple[int, int]:
     return trainable, total
 
 
-__all__ = ["apply_stage_freezing", "count_trainable", "merge_split_rows", "NewRowsGuard", "NewRowsGuardCallback",
-           "SplitRowsEmbedding", "SplitRowsLinear"]
+__all__ = ["apply_stage_freezing", "count_trainable", "has_split_rows", "merge_split_rows", "NewRowsGuard",
+           "NewRowsGuardCallback", "SplitRowsEmbedding", "SplitRowsLinear"]

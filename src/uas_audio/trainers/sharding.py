@@ -9,7 +9,8 @@
 - ``Trainer.save_model`` under FSDP2 calls ``save_pretrained`` on the wrapped model, whose class FSDP2 replaced:
   the custom-code files and ``auto_map`` written then name torch's FSDP modules. ``save_trained_model`` gathers the
   full state dict on every rank and has rank 0 save it through a plain instance of the model's own class (split
-  stage-1 vocabulary rows merged back).
+  stage-1 vocabulary rows merged back; under DeepSpeed the same for a stage-1 model, whose gathered ZeRO state dict
+  names the split rows).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
-from .freezing import merge_split_rows
+from .freezing import has_split_rows, merge_split_rows
 
 
 def _fsdp_module_class():
@@ -59,14 +60,18 @@ def _own_class(model) -> type:
 
 
 def save_trained_model(trainer, output_dir: str | Path) -> None:
-    """``trainer.save_model``, except under FSDP2: the gathered weights saved by rank 0 through the model's own class,
-    so the folder loads with ``from_pretrained`` (and with remote code) like an unsharded run's."""
+    """``trainer.save_model``, except under FSDP2 (and DeepSpeed with stage 1's split rows, untested): the gathered
+    weights saved by rank 0 through the model's own class, with split rows merged, so the folder loads with
+    ``from_pretrained`` (and with remote code) like an unsharded run's. PEFT models keep ``trainer.save_model``."""
     fsdp_module = _fsdp_module_class()
     model = trainer.model
-    if not getattr(trainer, "is_fsdp_enabled", False) or fsdp_module is None or not isinstance(model, fsdp_module):
+    fsdp2 = getattr(trainer, "is_fsdp_enabled", False) and fsdp_module is not None and isinstance(model, fsdp_module)
+    deepspeed = getattr(trainer, "is_deepspeed_enabled", False) and has_split_rows(model)
+    if hasattr(model, "peft_config") or not (fsdp2 or deepspeed):
         trainer.save_model(str(output_dir))
         return
-    state = merge_split_rows(trainer.accelerator.get_state_dict(model))  # collective: every rank takes part
+    # a collective: every rank takes part (ZeRO-3 needs zero3_save_16bit_model / gather_16bit_weights_on_model_save)
+    state = merge_split_rows(trainer.accelerator.get_state_dict(trainer.deepspeed if deepspeed else model))
     if trainer.is_world_process_zero():
         cls = _own_class(model)
         with torch.device("meta"):
