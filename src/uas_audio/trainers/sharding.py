@@ -1,4 +1,4 @@
-"""FSDP2 (accelerate ``fsdp_version: 2``) with UAS-Audio: the LM-head unit, and a final save that loads as a plain model.
+"""FSDP2 (accelerate `fsdp_version: 2`) with UAS-Audio: the LM-head unit, and a final save that loads as a plain model.
 
 - accelerate's ``fsdp2_prepare_model`` shards the LM head as its own unit together with the final norm it finds among
   the direct children of the base model. UAS-Audio's final norm sits in ``model.language_model``, so the head unit
