@@ -23,13 +23,15 @@ def _voice(**m):
 
 def test_gender_and_age_come_from_the_closest_voice_of_pitch_and_formants():
     # the four voices at their calm centres
-    assert (_voice(speech_f0_median_hz=100.0, f4_hz=3425.0)["gender"], _voice(speech_f0_median_hz=100.0, f4_hz=3425.0)["age"]) == ("Male", "Adult")
-    assert (_voice(speech_f0_median_hz=196.0, f4_hz=3925.0)["gender"], _voice(speech_f0_median_hz=196.0, f4_hz=3925.0)["age"]) == ("Female", "Adult")
-    girl = _voice(speech_f0_median_hz=263.0, f4_hz=4370.0)
-    assert (girl["gender"], girl["age"]) == ("Female", "Child")
+    def gender_age(f0, f4):
+        para = _voice(speech_f0_median_hz=f0, f4_hz=f4)
+        return para["gender"], para["age"]
+
+    assert gender_age(100.0, 3425.0) == ("Male", "Adult")
+    assert gender_age(196.0, 3925.0) == ("Female", "Adult")
+    assert gender_age(263.0, 4370.0) == ("Female", "Child")
     # a boy: a man's voice with pitch and formants raised together (x1.3) keeps a man's F0-to-formant ratio
-    boy = _voice(speech_f0_median_hz=134.0, f4_hz=4200.0)
-    assert (boy["gender"], boy["age"]) == ("Male", "Child")
+    assert gender_age(134.0, 4200.0) == ("Male", "Child")
     # the same F0 with a woman's formants and a sad woman's flat, slow delivery is a woman
     sad = _voice(speech_f0_median_hz=137.0, f4_hz=3925.0, speech_f0_spread_st=1.4, syllables=6)
     assert (sad["gender"], sad["age"], sad["emotion"]) == ("Female", "Adult", "Sadness")
@@ -40,9 +42,12 @@ def test_gender_and_age_come_from_the_closest_voice_of_pitch_and_formants():
 
 def test_emotion_reads_pitch_height_against_the_voice_with_spread_and_pace():
     assert _voice(speech_f0_median_hz=196.0, f4_hz=3925.0)["emotion"] == "Neutral"
-    assert _voice(speech_f0_median_hz=272.0, f4_hz=3925.0, speech_f0_spread_st=4.2, syllables=11)["emotion"] == "Happiness"
-    assert _voice(speech_f0_median_hz=108.0, f4_hz=3425.0, speech_f0_spread_st=1.6, syllables=11)["emotion"] == "Anger"
-    assert _voice(speech_f0_median_hz=70.0, f4_hz=3425.0, speech_f0_spread_st=1.4, syllables=6)["emotion"] == "Sadness"
+    def emotion(f0, f4, spread, syllables):
+        return _voice(speech_f0_median_hz=f0, f4_hz=f4, speech_f0_spread_st=spread, syllables=syllables)["emotion"]
+
+    assert emotion(272.0, 3925.0, 4.2, 11) == "Happiness"  # raised pitch, lively
+    assert emotion(108.0, 3425.0, 1.6, 11) == "Anger"  # a little raised, flat and fast
+    assert emotion(70.0, 3425.0, 1.4, 6) == "Sadness"  # low, flat and slow
 
 
 def test_whispers_are_read_from_the_formants_alone_and_are_neutral():
