@@ -34,8 +34,8 @@ Rule thresholds
   the F0 terms are left out and the emotion is Neutral (no pitch cue can be heard). Age: Child when the
   chosen voice is a child's; else Elderly when the speech F0 carries a 4-6 Hz tremor (``tremor_ratio`` > 12,
   ``experts.tremor``) and the speaking rate is not fast (< 5.0 syllables per second of speech); else Adult.
-  Every constant above is the median (centres) or 1.4826 x the median absolute deviation (sigmas) over the
-  synthetic corpora of seeds 1 and 2; accuracy on held-out seeds is in docs/annotation.md.
+  The centres above are medians and the sigmas 1.4826 x the median absolute deviation over the synthetic
+  corpora of seeds 1 and 2 (rounded); accuracy on held-out seeds is in docs/annotation.md.
   Without formants or voiced F0: speech F0 (or the clip's median F0) < 165 Hz → Male (adult speaking F0
   norms: male 85-180 Hz, female 165-255 Hz, ``experts.pitch``), median F0 > 300 Hz → Child, emotion Neutral.
 - accent: a classifier's label when configured, otherwise null (the signal says nothing about accent).
