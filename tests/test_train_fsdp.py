@@ -1,6 +1,7 @@
-"""Stage-1 freezing under sharding: the old vocabulary rows are a frozen parameter of their own (``SplitRowsEmbedding``
-/ ``SplitRowsLinear``), so AdamW with weight decay and gradient clipping leaves them bit-identical in one process and
-under FSDP2 (``fully_shard``, two CPU processes on gloo), while the new rows train; checkpoints keep the plain keys."""
+"""Stage-1 freezing and training under FSDP2 on two CPU processes (gloo): torch's ``fully_shard`` directly, and
+stages 1 and 3 through ``uas_audio.trainers.train.train`` with accelerate's FSDP2 preparation and the settings of
+``configs/accelerate/fsdp.yaml``. Old vocabulary rows stay bit-identical on each rank's shard, new rows train, the
+saved folder loads as a plain model."""
 
 import json
 import math
@@ -14,81 +15,9 @@ import pytest
 import torch
 from torch import nn
 
+from test_train_freezing import EMBED, HEAD, NUM_CODES
 from uas_audio.tiny import tiny_model, tiny_processor
-from uas_audio.trainers.freezing import (NewRowsGuard, SplitRowsEmbedding, SplitRowsLinear, apply_stage_freezing,
-                                         count_trainable)
 from uas_audio.trainers.train import ensure_audio_codes
-
-NUM_CODES = 8
-EMBED, HEAD = "model.language_model.embed_tokens.weight", "lm_head.weight"
-
-
-def _stage1_model():
-    model, processor = tiny_model(), tiny_processor()
-    ensure_audio_codes(model, processor, NUM_CODES)
-    return model
-
-
-def _batch(model, seed=0):
-    start, vocab = model.config.audio_code_start, model.config.text_config.vocab_size
-    generator = torch.Generator().manual_seed(seed)
-    ids = torch.cat([torch.randint(5, start, (2, 6), generator=generator),
-                     torch.randint(start, vocab, (2, 6), generator=generator)], dim=1)
-    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids}
-
-
-def test_split_layers_compute_like_the_plain_ones_and_save_plain_weights(tmp_path):
-    model = _stage1_model()
-    batch = _batch(model)
-    reference, plain_state = model(**batch).logits, model.state_dict()
-    guard = apply_stage_freezing(model, "new_vocab_rows")
-    assert isinstance(model.get_input_embeddings(), SplitRowsEmbedding)
-    assert isinstance(model.lm_head, SplitRowsLinear)
-    assert torch.equal(model(**batch).logits, reference)
-    state = model.state_dict()
-    assert state.keys() == plain_state.keys()  # old_rows / new_rows appear as the plain weight
-    assert all(torch.equal(state[k], plain_state[k]) for k in state)
-    model.save_pretrained(tmp_path)
-    from transformers import AutoModelForCausalLM
-
-    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path)
-    assert type(reloaded.lm_head) is nn.Linear and torch.equal(reloaded.lm_head.weight, plain_state[HEAD])
-    model.load_state_dict(plain_state)  # a plain checkpoint loads into the split layers (resume)
-    guard.merge()
-    assert type(model.lm_head) is nn.Linear and type(model.get_input_embeddings()) is nn.Embedding
-    assert torch.equal(model(**batch).logits, reference)
-
-
-def test_old_rows_are_no_optimizer_parameter_and_stay_bit_identical_under_adamw_decay_and_clipping():
-    model = _stage1_model()
-    start, before = model.config.audio_code_start, {k: v.clone() for k, v in model.state_dict().items()}
-    guard = apply_stage_freezing(model, "new_vocab_rows")
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    assert [p.shape[0] for p in trainable] == [NUM_CODES, NUM_CODES]  # the new rows, nothing else
-    assert count_trainable(model)[0] == sum(before[n][start:].numel() for n in (EMBED, HEAD))
-    optimizer = torch.optim.AdamW(trainable, lr=1e-2, weight_decay=0.1)
-    for step in range(3):
-        loss = model(**_batch(model, seed=step)).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
-        optimizer.step()
-        optimizer.zero_grad()
-    guard.merge()
-    after = model.state_dict()
-    for name in (EMBED, HEAD):
-        assert torch.equal(after[name][:start], before[name][:start]), name
-        assert not torch.equal(after[name][start:], before[name][start:]), name
-    assert all(torch.equal(after[k], before[k]) for k in before if k not in (EMBED, HEAD))
-
-
-def test_stage1_refuses_a_layer_it_cannot_split():
-    model = _stage1_model()
-    model.lm_head.bias = nn.Parameter(torch.zeros(model.lm_head.out_features))
-    with pytest.raises(ValueError, match="bias"):
-        apply_stage_freezing(model, "new_vocab_rows")
-    assert isinstance(apply_stage_freezing(_stage1_model(), "new_vocab_rows"), NewRowsGuard)
-
-
 _FSDP_RANK = r'''
 import json, os, sys
 import torch, torch.distributed as dist
@@ -96,7 +25,7 @@ from torch.distributed.fsdp import fully_shard
 from torch.distributed.tensor import DTensor
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 sys.path.insert(0, sys.argv[2])
-from test_train_fsdp import EMBED, HEAD, _batch, _stage1_model
+from test_train_freezing import EMBED, HEAD, _batch, _stage1_model
 from uas_audio.trainers.freezing import apply_stage_freezing, merge_split_rows
 
 torch.set_num_threads(1)
