@@ -4,7 +4,8 @@ Properties held by construction (and checked by the tests):
 - every field of FIELD_PATHS is asked about (transcription, the six paralinguistic fields, the event
   description and both event lists), for every record where the field is not null;
 - multiple choice has 3-4 options: distractors come from the field's closed set (age, emotion) or from
-  other records' values (free-text fields, transcripts, event labels); gender has only two values and is
+  other records' values (free-text fields, transcripts, event labels) held in a bounded per-field pool
+  (``_ValuePool``: the distinct values with the smallest seeded hashes); gender has only two values and is
   asked as direct and yes/no only. The correct letter is drawn from successive seeded permutations of the
   letters, one sequence per option count, advancing only when a question is emitted, so at any point
   each letter is the answer equally often (±1);
@@ -13,15 +14,22 @@ Properties held by construction (and checked by the tests):
   contain the correct option): a leaking question is retried with the field's other templates, then
   skipped and counted;
 - the same records and seed give the same questions.
+
+Generation runs in two streaming passes so memory does not grow with the corpus: ``fit`` reads the UAS records
+once to fill the pools, then ``stream`` yields the questions record by record. ``generate`` does both over a
+list.
 """
 
 from __future__ import annotations
 
+import hashlib
+import heapq
 import random
 import re
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from ..schema import (
     AGES,
@@ -126,18 +134,40 @@ def _value_text(path: str, value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-def _collect_pools(records: list[dict[str, Any]]) -> dict[str, list[str]]:
-    """Distinct values per free-text field and distinct event labels per list, in first-seen order."""
-    pools: dict[str, dict[str, None]] = {path: {} for path in FIELD_PATHS}
-    for record in records:
-        for path in FIELD_PATHS:
-            value = get_field(record, path)
-            if path in _EVENT_FIELDS:
-                for event in value or []:
-                    pools[path][event["label"]] = None
-            elif isinstance(value, str) and value.strip():
-                pools[path][value] = None
-    return {path: list(values) for path, values in pools.items()}
+class _ValuePool:
+    """At most ``size`` distinct values of one field: those whose seeded hash is smallest (a bottom-k sample).
+
+    Memory is bounded by ``size`` whatever the number of records, the sample is uniform over the distinct
+    values, and it depends only on the set of values and the seed (not on the record order).
+    """
+
+    def __init__(self, size: int, seed: int):
+        self.size, self._key = size, str(seed).encode()[:64]
+        self._heap: list[tuple[int, str]] = []  # (-hash, value): the root is the largest kept hash
+        self._members: set[str] = set()
+
+    def _hash(self, value: str) -> int:
+        return int.from_bytes(hashlib.blake2b(value.encode(), digest_size=8, key=self._key).digest(), "big")
+
+    def add(self, value: str) -> None:
+        if value in self._members:
+            return
+        h = self._hash(value)
+        if len(self._heap) < self.size:
+            heapq.heappush(self._heap, (-h, value))
+        elif h < -self._heap[0][0]:
+            self._members.discard(heapq.heapreplace(self._heap, (-h, value))[1])
+        else:
+            return
+        self._members.add(value)
+
+    def values(self) -> list[str]:
+        """The kept values, by increasing hash (a deterministic, seeded order)."""
+        return [v for _, v in sorted(self._heap, reverse=True)]
+
+
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(_words(text).split())
 
 
 def _audio_part(audio: Any) -> dict[str, Any]:
@@ -163,26 +193,58 @@ def _row(source_id: str, audio: Any, kind: str, path: str, n: int, question: str
 class QAGenerator:
     """Deterministic UAS-QA generation over a list of records (see the module docstring)."""
 
-    def __init__(self, kinds: Iterable[str] = KINDS, seed: int = 0, num_options: int = 4):
+    #: Distinct values kept per free-text field and per event list as distractor candidates.
+    POOL_SIZE = 1024
+
+    def __init__(self, kinds: Iterable[str] = KINDS, seed: int = 0, num_options: int = 4,
+                 pool_size: int = POOL_SIZE):
         kinds = tuple(kinds)
         unknown = [k for k in kinds if k not in KINDS]
         if unknown or not kinds:
             raise ValueError(f"unknown QA kind(s) {unknown or kinds}; expected some of {', '.join(KINDS)}")
         if num_options not in (3, 4):
             raise ValueError(f"num_options must be 3 or 4, got {num_options}")
-        self.kinds, self.seed, self.num_options = kinds, seed, num_options
+        if pool_size < num_options:
+            raise ValueError(f"pool_size must be at least num_options ({num_options}), got {pool_size}")
+        self.kinds, self.seed, self.num_options, self.pool_size = kinds, seed, num_options, pool_size
+        self._pools: dict[str, list] | None = None
+        self.stats = QAStats()
 
-    def generate(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], QAStats]:
-        """QA rows from annotation rows (``id``, ``uas`` and ``audio``; rows without ``uas`` are ignored)."""
-        rows = [r for r in rows if r.get("uas")]
-        rng = random.Random(self.seed)
+    def fit(self, records: Iterable[Mapping[str, Any] | None]) -> "QAGenerator":
+        """First pass: fill the distractor pools from UAS records (None is skipped) and reset the answer
+        sequences, the random state and the stats, so ``stream`` starts afresh."""
+        pools = {path: _ValuePool(self.pool_size, self.seed) for path in FIELD_PATHS if path not in _CLOSED}
+        for record in records:
+            if not record:
+                continue
+            for path, pool in pools.items():
+                value = get_field(record, path)
+                if path in _EVENT_FIELDS:
+                    for event in value or []:
+                        pool.add(event["label"])
+                elif isinstance(value, str) and value.strip():
+                    pool.add(value)
+        self._pools = {path: [(v, v.lower() if path in _EVENT_FIELDS else _word_set(v)) for v in pool.values()]
+                       for path, pool in pools.items()}
+        self._rng = random.Random(self.seed)
         self._letters = {n: _BalancedCycle(list(OPTION_LETTERS[:n]), random.Random(self.seed + n)) for n in (3, 4)}
         self._yesno_cycle = _BalancedCycle([YES, NO], random.Random(self.seed + 100))
-        self._pools = _collect_pools([r["uas"] for r in rows])
-        stats = QAStats()
-        out: list[dict[str, Any]] = []
+        self._count = 0
+        self.stats = QAStats()
+        return self
+
+    def stream(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Second pass: QA rows, one record at a time, from annotation rows (``id``, ``uas`` and ``audio``; rows
+        without ``uas`` are ignored). ``self.stats`` counts what was made and skipped."""
+        if self._pools is None:
+            raise RuntimeError("QAGenerator.stream: call fit() with the UAS records first (it builds the "
+                               "distractor pools)")
+        rng, stats = self._rng, self.stats
         for row in rows:
-            record, source_id, audio = row["uas"], str(row["id"]), row.get("audio")
+            record = row.get("uas")
+            if not record:
+                continue
+            source_id, audio = str(row["id"]), row.get("audio")
             for path in FIELD_PATHS:
                 value = get_field(record, path)
                 if path != TRANSCRIPTION and path not in _EVENT_FIELDS and _value_text(path, value) is None:
@@ -192,9 +254,15 @@ class QAGenerator:
                     if made is None:
                         continue
                     question, answer_text, answer, choices = made
-                    out.append(_row(source_id, audio, kind, path, len(out), question, answer_text, answer, choices))
+                    yield _row(source_id, audio, kind, path, self._count, question, answer_text, answer, choices)
+                    self._count += 1
                     stats.questions[(kind, path)] += 1
-        return out, stats
+
+    def generate(self, rows: Iterable[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], QAStats]:
+        """``fit`` then ``stream`` over an in-memory list of annotation rows."""
+        rows = [r for r in rows if r.get("uas")]
+        self.fit(r["uas"] for r in rows)
+        return list(self.stream(rows)), self.stats
 
     # --- the three kinds; each returns (question, answer text, answer, choices) or None (skipped) ---------
 
@@ -209,20 +277,16 @@ class QAGenerator:
         return None
 
     def _distractors(self, path: str, value: Any, rng: random.Random, count: int) -> list[str]:
-        pool = self._distractor_pool(path, value)
-        return rng.sample(pool, count) if len(pool) >= count else []
-
-    def _distractor_pool(self, path: str, value: Any) -> list[str]:
+        """Up to ``count`` distinct distractors for ``value``, drawn uniformly from the eligible pool entries
+        (fewer only when fewer are eligible)."""
         if path in _CLOSED:
-            pool = [v for v in _CLOSED[path] if v != value]
-        elif path in _EVENT_FIELDS:
+            return _pick([(v, v) for v in _CLOSED[path]], lambda e: e[0] != value, rng, count)
+        if path in _EVENT_FIELDS:
             present = {e["label"].lower() for e in value}
-            pool = [v for v in self._pools[path] if v.lower() not in present]
-        else:  # other records' values, leaving out paraphrase-like ones (same words, or one's words within the other's)
-            mine = set(_words(value).split())
-            pool = [v for v in self._pools[path]
-                    if not (set(_words(v).split()) <= mine or mine <= set(_words(v).split()))]
-        return pool
+            return _pick(self._pools[path], lambda e: e[1] not in present, rng, count)
+        # other records' values, leaving out paraphrase-like ones (same words, or one's words within the other's)
+        mine = _word_set(value)
+        return _pick(self._pools[path], lambda e: not (e[1] <= mine or mine <= e[1]), rng, count)
 
     def _mc(self, record, path, value, rng, stats):
         if path == TRANSCRIPTION and value is None:
@@ -233,11 +297,11 @@ class QAGenerator:
             correct = rng.choice(value)["label"]
         else:
             correct = value
-        n = min(self.num_options, 1 + len(self._distractor_pool(path, value)))
+        distractors = self._distractors(path, value, rng, self.num_options - 1)
+        n = 1 + len(distractors)
         if n < 3:  # gender (two values), or too few other records' values
             stats.skipped[f"too_few_options:{path}"] += 1
             return None
-        distractors = self._distractors(path, value, rng, n - 1)
         stems = [s for s in MC_STEMS.get(path, STEMS[path]) if not leaks(s, correct)]
         if not stems:
             stats.skipped[f"leak:{MULTIPLE_CHOICE}:{path}"] += 1
@@ -246,8 +310,7 @@ class QAGenerator:
         letter = cycle.peek()
         cycle.advance()
         position = OPTION_LETTERS.index(letter)
-        options = distractors[:]
-        rng.shuffle(options)
+        options = distractors[:]  # already in random order
         options.insert(position, correct)
         stats.mc_letters.setdefault(n, Counter())[letter] += 1
         return mcq_prompt(stems[0], options), f"{letter}. {correct}", letter, options
@@ -273,8 +336,8 @@ class QAGenerator:
                 return "Is this audio free of human speech?" if yes else "Is there human speech in this audio?"
             if yes:
                 return f'Does the speaker say "{value}"?'
-            others = [v for v in self._pools[path] if v != value]
-            return f'Does the speaker say "{rng.choice(others)}"?' if others else None
+            other = _pick(self._pools[path], lambda e: e[0] != value, rng, 1)
+            return f'Does the speaker say "{other[0]}"?' if other else None
         if path in _EVENT_FIELDS:
             kind = "one-shot" if path.endswith(_DISCRETE) else "continuous"
             if not value:
@@ -298,3 +361,23 @@ class QAGenerator:
         if noun:
             return f'Is the speaker\'s {noun} best described as "{claim}"?'
         return f'Is this a fitting description of the audio: "{claim}"?'
+
+
+def _pick(entries: list[tuple[str, Any]], eligible: Callable[[tuple[str, Any]], bool], rng: random.Random,
+          count: int) -> list[str]:
+    """Up to ``count`` distinct values of ``entries`` passing ``eligible``, uniformly at random: a few random
+    draws first (cheap when most entries are eligible), then a scan of the untried entries."""
+    chosen: list[int] = []
+    tried: set[int] = set()
+    for _ in range(2 * count + 4):
+        if len(chosen) == count or len(tried) == len(entries):
+            break
+        i = rng.randrange(len(entries))
+        if i not in tried:
+            tried.add(i)
+            if eligible(entries[i]):
+                chosen.append(i)
+    if len(chosen) < count:
+        rest = [i for i in range(len(entries)) if i not in tried and eligible(entries[i])]
+        chosen += rng.sample(rest, min(count - len(chosen), len(rest)))
+    return [entries[i][0] for i in chosen]
