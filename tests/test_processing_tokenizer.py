@@ -27,7 +27,7 @@ def test_contract_tokens_are_special_single_tokens(tokenizer):
     assert set(SPECIAL_TOKENS) <= set(tokenizer.all_special_tokens)
     for token in SPECIAL_TOKENS:
         assert len(tokenizer(token, add_special_tokens=False)["input_ids"]) == 1, token
-    assert tokenizer.pad_token == tokenizer.eos_token == "<|endoftext|>"
+    assert tokenizer.eos_token == "<|im_end|>" and tokenizer.pad_token == "<|endoftext|>"  # chat turns end at eos
 
 
 def test_audio_code_tokens_added_later_survive_skip_special_tokens(tokenizer):

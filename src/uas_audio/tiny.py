@@ -42,14 +42,17 @@ TINY_NUM_AUDIO_CODES = math.prod(TINY_SPEECH_TOKENIZER_CONFIG["fsq_levels"])
 
 @lru_cache(maxsize=1)
 def _tokenizer_facts() -> dict[str, int]:
-    from .processing.chatml import AUDIO_BOS, AUDIO_EOS, AUDIO_TOKEN, IM_END, SPEECH_BOS, SPEECH_EOS
+    from .processing.chatml import AUDIO_BOS, AUDIO_EOS, AUDIO_TOKEN, END_OF_TEXT, IM_END, SPEECH_BOS, SPEECH_EOS
     from .processing import load_default_tokenizer
 
     tokenizer = load_default_tokenizer()
     ids = tokenizer.convert_tokens_to_ids
+    if tokenizer.eos_token_id != ids(IM_END) or tokenizer.pad_token_id != ids(END_OF_TEXT):
+        raise ValueError(f"the embedded tokenizer must have eos {IM_END} and pad {END_OF_TEXT}, got "
+                         f"{tokenizer.eos_token} and {tokenizer.pad_token}")
     return {
         "vocab_size": len(tokenizer),
-        "end_of_text": tokenizer.eos_token_id,
+        "end_of_text": ids(END_OF_TEXT),
         "im_end": ids(IM_END),
         "audio_token_id": ids(AUDIO_TOKEN),
         "audio_bos_token_id": ids(AUDIO_BOS),
@@ -60,8 +63,10 @@ def _tokenizer_facts() -> dict[str, int]:
 
 
 def tiny_config(**overrides: Any):
-    """A tiny ``UASAudioConfig`` matching the embedded tokenizer. ``audio_config`` / ``text_config`` overrides
-    given as dicts are merged into the tiny defaults (e.g. ``text_config={"model_type": "llama"}``)."""
+    """A tiny ``UASAudioConfig`` matching the embedded tokenizer: ``eos_token_id`` is ``<|im_end|>`` (the
+    tokenizer's eos, where a chat turn ends) and ``pad_token_id`` ``<|endoftext|>`` (its pad), so a trainer finds
+    nothing to realign. ``audio_config`` / ``text_config`` overrides given as dicts are merged into the tiny
+    defaults (e.g. ``text_config={"model_type": "llama"}``)."""
     from .modeling import UASAudioConfig
 
     facts = _tokenizer_facts()
@@ -87,7 +92,8 @@ def tiny_config(**overrides: Any):
 
 def tiny_model(seed: int = 0, **config_overrides: Any):
     """A random tiny ``UASAudioForConditionalGeneration`` in eval mode, the same weights for the same seed (the
-    global torch RNG is left untouched). Generation stops at ``<|im_end|>`` or ``<|endoftext|>``.
+    global torch RNG is left untouched). Generation stops at ``<|im_end|>`` (the tokenizer's eos) or
+    ``<|endoftext|>``.
 
     With ``input_mode="discrete"`` the model has no audio tower and its vocabulary ends with the
     ``TINY_NUM_AUDIO_CODES`` code tokens, at the ids ``tiny_processor(input_mode="discrete")`` gives them."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .. import schema
 from ..schema.vocab import SOUND_EVENT_KEYS
-from .chatml import CHAT_TEMPLATE, END_OF_TEXT, SPECIAL_TOKENS, TOKENIZER_DIR
+from .chatml import CHAT_TEMPLATE, END_OF_TEXT, IM_END, SPECIAL_TOKENS, TOKENIZER_DIR
 
 VOCAB_SIZE = 4000
 
@@ -297,7 +297,7 @@ def build_tokenizer(out_dir: str | Path = TOKENIZER_DIR, vocab_size: int = VOCAB
 
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
-        eos_token=END_OF_TEXT,
+        eos_token=IM_END,  # chat generation ends a turn with <|im_end|>: the model config's eos_token_id too
         pad_token=END_OF_TEXT,
         additional_special_tokens=[t for t in SPECIAL_TOKENS if t != END_OF_TEXT],
         model_max_length=32768,
