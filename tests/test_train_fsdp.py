@@ -108,7 +108,7 @@ def test_fsdp2_two_cpu_processes_stage1_keeps_old_rows_bit_identical_and_trains_
 # sends `--cpu` runs to the single-process launcher (commands/launch.py: `elif args.use_fsdp and not args.cpu`).
 # The rank script lifts that one check, so the rest (accelerate's FSDP2 preparation and state dicts, the Trainer,
 # uas_audio's train entry) runs unchanged on CPU with gloo.
-_TRAIN_RANK = r'''
+_FSDP_ON_CPU = r'''
 import json, os, sys
 import torch
 from accelerate.state import AcceleratorState
@@ -121,7 +121,9 @@ def _fsdp_on_cpu(self, *args, fsdp_plugin=None, **kwargs):
     if plugin is not None and self.distributed_type == DistributedType.MULTI_CPU:
         self.distributed_type, self.fsdp_plugin = DistributedType.FSDP, plugin
 AcceleratorState.__init__ = _fsdp_on_cpu
+'''
 
+_TRAIN_RANK = _FSDP_ON_CPU + r'''
 from torch.distributed.tensor import DTensor
 from uas_audio.tiny import tiny_model
 from uas_audio.trainers.train import train
@@ -160,18 +162,22 @@ def _fsdp_env() -> dict:
     return env
 
 
-def _run_train_ranks(tmp_path, stage, data):
-    script = tmp_path / "train_rank.py"
-    script.write_text(_TRAIN_RANK)
-    out = tmp_path / f"stage{stage}"
+def _torchrun(tmp_path, source, *args):
+    script = tmp_path / "rank.py"
+    script.write_text(source)
     env = {**os.environ, **_fsdp_env(), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
            "TOKENIZERS_PARALLELISM": "false"}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
-         str(script), str(stage), str(out), *map(str, data)],
+         str(script), *map(str, args)],
         capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def _run_train_ranks(tmp_path, stage, data):
+    out = tmp_path / f"stage{stage}"
+    _torchrun(tmp_path, _TRAIN_RANK, stage, out, *data)
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
     for report in ranks:
         assert report["distributed_type"] == "DistributedType.FSDP" and report["fsdp"] and report["world"] == 2
@@ -216,3 +222,37 @@ def test_fsdp2_stage3_through_the_train_entry_has_falling_loss_and_trains_the_he
     saved, initial = AutoModelForCausalLM.from_pretrained(out), tiny_model()
     assert not torch.equal(saved.lm_head.weight, initial.lm_head.weight)  # the head unit was gathered and trained
     assert torch.equal(saved.model.audio_tower.conv1.weight, initial.model.audio_tower.conv1.weight)
+
+
+_RESUME_RANK = _FSDP_ON_CPU + r'''
+from transformers import TrainerCallback
+from uas_audio.trainers.train import train
+
+class StopAfter2(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= 2:
+            control.should_training_stop = control.should_save = True
+        return control
+
+mode, out, data = sys.argv[1], sys.argv[2], sys.argv[3:]
+trainer = train(1, output_dir=out, data=data, max_steps=4, resume=mode == "resume",
+                callbacks=[StopAfter2()] if mode == "part" else [], overrides=dict(
+    per_device_train_batch_size=1, gradient_checkpointing=False, warmup_steps=0, save_strategy="steps",
+    save_steps=2, logging_steps=1, learning_rate=1e-2, weight_decay=0.1, lr_scheduler_type="constant",
+    mixture={"asr": 0.5, "tts": 0.5}))
+with open(os.path.join(out, f"{mode}{trainer.accelerator.process_index}.json"), "w") as f:
+    json.dump([h["loss"] for h in trainer.state.log_history if "loss" in h], f)
+'''
+
+
+@pytest.mark.slow  # three 2-process runs
+def test_fsdp2_stage1_resumes_from_a_sharded_checkpoint_with_the_next_losses_of_an_uninterrupted_run(
+        tmp_path, uas_data):
+    _torchrun(tmp_path, _RESUME_RANK, "full", tmp_path / "full", uas_data)
+    _torchrun(tmp_path, _RESUME_RANK, "part", tmp_path / "part", uas_data)
+    assert (tmp_path / "part" / "checkpoint-2" / "pytorch_model_fsdp_0").is_dir()  # fsdp.yaml: SHARDED_STATE_DICT
+    _torchrun(tmp_path, _RESUME_RANK, "resume", tmp_path / "part", uas_data)
+    for rank in (0, 1):
+        full = json.loads((tmp_path / "full" / f"full{rank}.json").read_text())
+        resumed = json.loads((tmp_path / "part" / f"resume{rank}.json").read_text())
+        assert len(full) == 4 and resumed[-2:] == pytest.approx(full[-2:], rel=1e-5)
