@@ -3,14 +3,11 @@ that picks up an interrupted training stage from its last checkpoint."""
 
 import json
 
-import pytest
-
-from uas_audio.evaluation import EvalItem
-from uas_audio.quickstart import chance_accuracy, run_quickstart, split_clip_ids
+from uas_audio.quickstart import run_quickstart
 from uas_audio.schema import UAS
 
-STEPS = ["synthesize", "validate", "composition", "annotate", "split", "qa", "train_uas", "train_control",
-         "evaluate", "demo", "cards"]
+STEPS = ["synthesize", "validate", "composition", "annotate", "split", "qa", "speech_tokenizer", "train_uas",
+         "train_control", "evaluate", "demo", "cards"]
 
 
 def test_fast_quickstart_writes_report_and_resumes(tmp_path, capsys):
@@ -38,6 +35,14 @@ def test_fast_quickstart_writes_report_and_resumes(tmp_path, capsys):
     assert evaluate["scores"]["ASR-only control"]["counts"] == evaluate["chance"]["counts"]
     assert "| ASR-only control |" in report and "| UAS-Audio (stage 3) |" in report
 
+    # stage 3 trains on the recipe's mixture, TTS included: targets from the speech tokenizer trained on the clips
+    train_uas = json.loads((out / ".steps" / "train_uas.json").read_text())
+    speech = json.loads((out / ".steps" / "speech_tokenizer.json").read_text())
+    assert train_uas["mixture"]["stage3"]["tts"] > 0 and train_uas["stage3_rows"]["tts"] > 0
+    for model in ("uas-audio", "asr-only"):  # one starting point, the code tokens included
+        config = json.loads((out / "models" / model / "stage3" / "config.json").read_text())
+        assert config["num_audio_codes"] == speech["codes"] == 40
+
     # the pipeline's output on held-out clips is schema-valid UAS
     demo = json.loads((out / ".steps" / "demo.json").read_text())
     assert demo["outputs"] and all(o["id"] in split["heldout"] for o in demo["outputs"])
@@ -64,31 +69,3 @@ def test_fast_quickstart_writes_report_and_resumes(tmp_path, capsys):
     assert "[asr-only/stage3] resuming from checkpoint-4" in printed
     assert "[train_uas] done in an earlier run, skipped" in printed
     assert (out / "models" / "asr-only" / "stage3" / "done.json").is_file()
-
-
-def test_split_is_disjoint_deterministic_and_seeded():
-    ids = [f"clip-{i}" for i in range(20)]
-    train, held = split_clip_ids(ids, 0.3, seed=1)
-    assert len(held) == 6 and not set(train) & set(held) and sorted(train + held) == sorted(ids)
-    assert split_clip_ids(list(reversed(ids)), 0.3, seed=1) == (train, held)
-    assert split_clip_ids(ids, 0.3, seed=2) != (train, held)
-
-
-@pytest.mark.parametrize("ids, fraction, message", [(["a", "a"], 0.5, "two distinct"), (["a", "b"], 1.0, "(0, 1)")])
-def test_split_refuses_bad_input(ids, fraction, message):
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        split_clip_ids(ids, fraction, seed=0)
-
-
-def test_chance_accuracy_is_the_mean_of_one_over_the_options():
-    def item(i, choices, group, field):
-        return EvalItem(id=str(i), bench="b", question="q", choices=choices, answer=choices[0],
-                        categories={"group": group, "field": field, "kind": "mc"})
-
-    items = [item(0, ["Yes", "No"], "perception", "gender"), item(1, ["a", "b", "c", "d"], "perception", "age"),
-             item(2, ["a", "b", "c", "d"], "reasoning", "content")]
-    chance = chance_accuracy(items)
-    assert chance["perception"] == pytest.approx((0.5 + 0.25) / 2)
-    assert chance["reasoning"] == pytest.approx(0.25)
-    assert chance["by_field"]["gender"] == pytest.approx(0.5)
-    assert chance["counts"] == {"perception": 2, "reasoning": 1}

@@ -2,8 +2,10 @@
 
 Steps: synthesize a controlled corpus → validate its ground truth (and show each check rejecting corrupted
 copies) → annotate it (offline experts, rule synthesis, validation) → split clips by id into training and
-held-out → UAS-QA from the training clips' accepted annotations → train the tiny model (stage 2, then stage 3;
-a short stage 4 in the full run) and an ASR-only control with the same initial weights and budget → score both
+held-out → UAS-QA from the training clips' accepted annotations → train a tiny speech tokenizer on the training
+clips (its codes are the TTS targets) → train the tiny model (stage 2, then stage 3 with the recipe's ASR, TTS,
+UAS JSON and UAS-QA mixture; a short stage 4 in the full run) and an ASR-only control with the same initial
+weights and budget → score both
 on multiple-choice questions about the held-out clips → run ``pipeline("audio-to-uas")`` on held-out clips →
 model and dataset cards → ``report.md`` with the final table and a PNG plot.
 
@@ -19,7 +21,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 
 @dataclass
@@ -39,6 +41,8 @@ class QuickstartSettings:
     stage3_steps: int = 200
     stage4_steps: int = 4
     learning_rate: float = 1e-3
+    speech_tokenizer_steps: int = 150
+    speech_code_levels: tuple[int, ...] = (8, 5)
     demo_clips: int = 3
     demo_max_chars: int = 48
 
@@ -46,7 +50,7 @@ class QuickstartSettings:
     def for_mode(cls, fast: bool, seed: int = 0) -> "QuickstartSettings":
         if fast:
             return cls(num_clips=24, seed=seed, batch_size=4, stage2_steps=2, stage3_steps=4, stage4_steps=0,
-                       demo_clips=1, demo_max_chars=8)
+                       speech_tokenizer_steps=2, demo_clips=1, demo_max_chars=8)
         return cls(seed=seed)
 
 
@@ -170,20 +174,10 @@ def _annotate(run: _Run) -> dict:
     return {"dir": str(out), "summary": summary}
 
 
-def split_clip_ids(ids: Sequence[str], heldout_fraction: float, seed: int) -> tuple[list[str], list[str]]:
-    """A seeded split of clip ids into (train, held-out); no clip is in both, at least one clip in each."""
-    unique = sorted(set(ids))
-    if len(unique) < 2:
-        raise ValueError(f"split_clip_ids: need at least two distinct clip ids, got {len(unique)}")
-    if not 0 < heldout_fraction < 1:
-        raise ValueError(f"split_clip_ids: heldout_fraction must be in (0, 1), got {heldout_fraction}")
-    random.Random(seed).shuffle(unique)
-    n_held = min(len(unique) - 1, max(1, round(heldout_fraction * len(unique))))
-    return sorted(unique[n_held:]), sorted(unique[:n_held])
-
-
 def _split(run: _Run) -> dict:
     ds = _load_corpus(run)
+    from .evaluation.splits import split_clip_ids
+
     train, heldout = split_clip_ids(ds["id"], run.settings.heldout_fraction, run.settings.seed)
     return {"train": train, "heldout": heldout}
 
@@ -212,137 +206,6 @@ def _qa(run: _Run) -> dict:
             if isinstance(stats.get("questions"), dict) else stats.get("questions")}
 
 
-# --- held-out perception MCQ -----------------------------------------------------------------------------------
-
-#: Which UAS fields a held-out question probes: perception (what the voice and the scene sound like) or
-#: reasoning about content (what is said).
-PERCEPTION_FIELDS: dict[str, str] = {
-    "paralinguistics.gender": "gender", "paralinguistics.age": "age", "paralinguistics.emotion": "emotion",
-    "paralinguistics.accent": "accent", "paralinguistics.prosody": "prosody", "paralinguistics.timbre": "timbre",
-    "nonLinguisticEvents.discreteEvents": "events", "nonLinguisticEvents.continuousEvents": "events",
-}
-REASONING_FIELDS: dict[str, str] = {"transcription": "content"}
-
-
-def perception_items(ds, seed: int = 0) -> list:
-    """Held-out multiple-choice and yes/no items from ground-truth UAS records (``id``, ``uas``, ``audio``).
-
-    Each item is an ``EvalItem`` with categories ``group`` (perception or reasoning), ``field`` (gender, age,
-    emotion, accent, prosody, timbre, events, content) and ``kind`` (mc or yesno); ``question`` is the exact user
-    text of the UAS-QA format (for multiple choice: the stem and the lettered options)."""
-    from .evaluation import EvalItem
-    from .qa import MULTIPLE_CHOICE, YES_NO, QAGenerator
-
-    rows = [{"id": r["id"], "uas": r["uas"], "audio": r["audio"]} for r in ds.select_columns(["id", "uas", "audio"])]
-    qa_rows, _ = QAGenerator((MULTIPLE_CHOICE, YES_NO), seed=seed).generate(rows)
-    audio = {r["id"]: r["audio"]["bytes"] for r in rows}
-    items = []
-    for row in qa_rows:
-        group = ("perception", PERCEPTION_FIELDS[row["field"]]) if row["field"] in PERCEPTION_FIELDS else (
-            ("reasoning", REASONING_FIELDS[row["field"]]) if row["field"] in REASONING_FIELDS else None)
-        if group is None:
-            continue  # the free-text scene description probes everything at once: neither group
-        question = next(p["text"] for p in row["messages"][0]["content"] if p["type"] == "text")
-        if row["kind"] == MULTIPLE_CHOICE:
-            choices = list(row["choices"])
-            answer = choices["ABCDEFGH".index(row["answer"])]
-        else:
-            choices, answer = ["Yes", "No"], row["answer"]
-        items.append(EvalItem(id=row["id"], bench="synthetic-perception", question=question, choices=choices,
-                              answer=answer, audio=audio[row["source_id"]],
-                              categories={"group": group[0], "field": group[1], "kind": row["kind"]}))
-    return items
-
-
-def _candidate(item, index: int) -> str:
-    """The assistant text that picks option ``index``: "B. option" for multiple choice, the word for yes/no."""
-    return f"{'ABCDEFGH'[index]}. {item.choices[index]}" if item.categories.get("kind") == "mc" else item.choices[index]
-
-
-def choose_options(model, processor, items: Sequence, progress: bool = True, desc: str = "MCQ") -> dict[str, str]:
-    """The option letter the model finds most likely per item (mean log-probability of each option's answer
-    text, the UAS-QA answer format, after the item's prompt and audio). Ranking options instead of sampling
-    measures what the model prefers even when a tiny model would not yet write a well-formed answer."""
-    import torch
-    from tqdm.auto import tqdm
-
-    from .trainers.collator import AudioChatCollator
-
-    collator = AudioChatCollator(processor)
-    model.eval()
-    picks = {}
-    for item in tqdm(items, desc=desc, unit="q", disable=not progress):
-        audio = {"type": "audio", "audio": {"bytes": item.audio, "path": None}, "text": None}
-        rows = [{"messages": [{"role": "user", "content": [audio, {"type": "text", "audio": None, "text": item.question}]},
-                              {"role": "assistant", "content": [{"type": "text", "audio": None,
-                                                                 "text": _candidate(item, i)}]}]}
-                for i in range(len(item.choices))]
-        batch = collator(rows)
-        labels = batch.pop("labels")
-        with torch.no_grad():
-            logits = model(**batch).logits[:, :-1].float()
-        targets = labels[:, 1:]
-        mask = targets != -100
-        logp = torch.log_softmax(logits, -1).gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-        score = (logp * mask).sum(-1) / mask.sum(-1).clamp(min=1)
-        picks[item.id] = "ABCDEFGH"[int(score.argmax())]
-    return picks
-
-
-def mcq_accuracy(items: Sequence, picks: dict[str, str]) -> dict:
-    """Scores picks with ``uas_audio.evaluation.score_mcq`` (strict: the letter must be the answer's)."""
-    from .evaluation import score_mcq
-
-    result = score_mcq(items, picks, scorer="strict")
-    by = result.to_dict()["by"]
-    return {"overall": result.accuracy,
-            "perception": by.get("group", {}).get("perception", {}).get("accuracy"),
-            "reasoning": by.get("group", {}).get("reasoning", {}).get("accuracy"),
-            "by_field": {k: v["accuracy"] for k, v in by.get("field", {}).items()},
-            "counts": {k: v["counted"] for k, v in by.get("group", {}).items()}}
-
-
-# --- training --------------------------------------------------------------------------------------------------
-
-
-def train_stages(stages: Sequence[tuple[int, Any]], out_dir: str | Path, steps: Sequence[int], *, seed: int = 0,
-                 batch_size: int = 8, learning_rate: float = 1e-3, progress: bool = True,
-                 checkpoints: bool = True, stage_overrides: dict[int, dict] | None = None) -> Path:
-    """Train the tiny model (initial weights from ``seed``) through ``stages`` = [(stage, rows), ...] with
-    ``uas_audio.trainers.train``, each stage starting from the previous one's folder.
-
-    A finished stage has ``done.json`` and is skipped; an interrupted one resumes from its last ``checkpoint-*``
-    (written every quarter of the stage's steps; ``checkpoints=False`` writes none, for throwaway runs).
-    Returns the last stage's folder."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    from .trainers.train import train
-
-    out_dir = Path(out_dir)
-    model_dir = None
-    for (stage, rows), n in zip(stages, steps, strict=True):
-        stage_dir = out_dir / f"stage{stage}"
-        if (stage_dir / "done.json").is_file():
-            model_dir = stage_dir
-            continue
-        checkpoint = get_last_checkpoint(str(stage_dir)) if stage_dir.is_dir() else None
-        if checkpoint is not None:
-            print(f"[{out_dir.name}/{stage_dir.name}] resuming from {Path(checkpoint).name}")
-        overrides = {"seed": seed, "data_seed": seed, "per_device_train_batch_size": batch_size,
-                     "learning_rate": learning_rate, "warmup_steps": max(1, n // 10), "logging_steps": max(1, n // 5),
-                     "save_steps": max(1, n // 4), "save_total_limit": 1, "disable_tqdm": not progress,
-                     "dataloader_num_workers": 0,
-                     **({} if checkpoints else {"save_strategy": "no"}), **(stage_overrides or {}).get(stage, {})}
-        trainer = train(stage, model=model_dir, output_dir=stage_dir, max_steps=n, report_to="none",
-                        resume=checkpoint is not None, overrides=overrides, train_dataset=rows)
-        losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
-        tmp = stage_dir / "done.json.tmp"
-        tmp.write_text(json.dumps({"steps": n, "losses": losses}))
-        tmp.replace(stage_dir / "done.json")
-        model_dir = stage_dir
-    return model_dir
-
-
 def _rows(run: _Run, task: str):
     from .trainers import tasks as T
 
@@ -354,30 +217,79 @@ def _rows(run: _Run, task: str):
     return T.build_task(task, _annotated_train(run))
 
 
-def _mix(run: _Run, ratios: dict[str, float]):
+def _speech_tokenizer(run: _Run) -> dict:
+    """Train the tiny speech tokenizer (with its flow decoder) on the training clips: the codes of stage 3's TTS
+    targets. Reconstruction losses are logged; an interrupted run resumes from its last checkpoint."""
+    from .modeling.speech.training import SpeechTrainingConfig, train_speech
+
+    s = run.settings
+    out = run.out / "models" / "speech"
+    data = run.out / "data" / "speech-train"
+    if not (data / "state.json").is_file():
+        train = set(run.results["split"]["train"])
+        _load_corpus(run).filter(lambda i: i in train, input_columns="id").select_columns(["id", "audio"]) \
+            .save_to_disk(str(data))
+    resume = (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir())
+    result = train_speech(SpeechTrainingConfig(
+        part="codec", data=str(data), output_dir=str(out), max_steps=s.speech_tokenizer_steps,
+        fsq_levels=list(s.speech_code_levels), batch_size=8, seed=s.seed, resume=resume,
+        warmup_steps=max(1, s.speech_tokenizer_steps // 10), log_every=max(1, s.speech_tokenizer_steps // 5),
+        save_every=max(1, s.speech_tokenizer_steps // 2), save_total_limit=1))
+    return {"dir": str(out / "speech_tokenizer"), "codes": result["tokenizer"].codebook_size,
+            "reconstruction_l1": [h.get("reconstruction_l1") for h in result["history"]]}
+
+
+def _initial_model(run: _Run) -> str:
+    """The tiny model with the speech tokenizer's code tokens added (seeded rows): the one starting point of
+    the UAS model and of the ASR-only control."""
+    from .tiny import tiny_model, tiny_processor
+    from .trainers.train import ensure_audio_codes
+
+    path = run.out / "models" / "initial"
+    if not (path / "config.json").is_file():
+        model, processor = tiny_model(), tiny_processor()
+        ensure_audio_codes(model, processor, run.results["speech_tokenizer"]["codes"], seed=run.settings.seed)
+        tmp = path.with_name("initial.tmp")
+        model.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+        tmp.replace(path)
+    return str(path)
+
+
+def _tts_rows(run: _Run):
+    from .modeling.speech import UASSpeechTokenizer
     from .trainers import tasks as T
 
-    return T.mixture({task: _rows(run, task) for task in ratios}, ratios, seed=run.settings.seed)
+    tokenizer = UASSpeechTokenizer.from_pretrained(run.results["speech_tokenizer"]["dir"]).eval()
+    return T.tts_rows(_annotated_train(run), encode=tokenizer.encode_for_processor)
 
 
 def _train_kwargs(run: _Run) -> dict:
     s = run.settings
-    return {"seed": s.seed, "batch_size": s.batch_size, "learning_rate": s.learning_rate}
+    return {"seed": s.seed, "batch_size": s.batch_size, "learning_rate": s.learning_rate,
+            "model": _initial_model(run)}
 
 
 def _train_uas(run: _Run) -> dict:
-    """Stage 2 (UAS JSON, projector only) then stage 3 (ASR, UAS JSON and UAS-QA; all but the encoder).
+    """Stage 2 (UAS JSON, projector only) then stage 3 (the recipe's mixture: ASR, TTS, UAS JSON and UAS-QA;
+    all but the encoder). TTS targets are the codes of the speech tokenizer trained in the previous step."""
+    from .trainers import tasks as T
+    from .trainers.run_stages import train_stages
+    from .trainers.stage_config import load_recipe
 
-    The stage-3 mixture leaves out the recipe's TTS share: TTS needs a trained speech tokenizer, and a random
-    one would only spend the budget on noise targets (the ASR-only control has no TTS either)."""
     s = run.settings
-    plan = [(2, _rows(run, "uas")), (3, _mix(run, {"asr": 0.25, "uas": 0.35, "qa": 0.4}))]
+    ratios = dict(load_recipe(3).mixture)
+    tasks = {task: _tts_rows(run) if task == T.TTS else _rows(run, task) for task in ratios}
+    plan = [(2, _rows(run, "uas")), (3, T.mixture(tasks, ratios, seed=s.seed))]
     final = train_stages(plan, run.out / "models" / "uas-audio", [s.stage2_steps, s.stage3_steps], **_train_kwargs(run))
-    return {"model": str(final), "mixture": {"stage2": {"uas": 1.0}, "stage3": {"asr": 0.25, "uas": 0.35, "qa": 0.4}}}
+    return {"model": str(final), "mixture": {"stage2": {"uas": 1.0}, "stage3": ratios},
+            "stage3_rows": {task: len(rows) for task, rows in tasks.items()}}
 
 
 def _train_control(run: _Run) -> dict:
     """The ASR-only control: the same initial weights, stages, steps, batch size and learning rate."""
+    from .trainers.run_stages import train_stages
+
     s = run.settings
     plan = [(2, _rows(run, "asr")), (3, _rows(run, "asr"))]
     final = train_stages(plan, run.out / "models" / "asr-only", [s.stage2_steps, s.stage3_steps], **_train_kwargs(run))
@@ -426,6 +338,8 @@ def _load_model(path: str | Path):
 
 
 def _evaluate(run: _Run) -> dict:
+    from .evaluation.perception import chance_accuracy, choose_options, perception_accuracy, perception_items
+
     items = perception_items(_heldout_truth(run), seed=run.settings.seed)
     models = {"ASR-only control": run.results["train_control"]["model"],
               "UAS-Audio (stage 3)": run.results["train_uas"]["model"]}
@@ -435,23 +349,9 @@ def _evaluate(run: _Run) -> dict:
     for name, path in models.items():
         model, processor = _load_model(path)
         picks = choose_options(model, processor, items, desc=f"held-out MCQ: {name}")
-        scores[name] = mcq_accuracy(items, picks)
+        scores[name] = perception_accuracy(items, picks)
     return {"num_items": len(items), "num_clips": len(run.results["split"]["heldout"]), "scores": scores,
             "chance": chance_accuracy(items)}
-
-
-def chance_accuracy(items: Sequence) -> dict:
-    """Expected accuracy of picking uniformly at random (mean of 1 / number of options), by group and field."""
-    def mean(group):
-        return sum(1 / len(i.choices) for i in group) / len(group) if group else None
-
-    def having(key, value):
-        return [i for i in items if i.categories.get(key) == value]
-
-    fields = sorted({i.categories["field"] for i in items})
-    return {"overall": mean(items), "perception": mean(having("group", "perception")),
-            "reasoning": mean(having("group", "reasoning")), "by_field": {f: mean(having("field", f)) for f in fields},
-            "counts": {g: len(having("group", g)) for g in ("perception", "reasoning")}}
 
 
 def _demo(run: _Run) -> dict:
@@ -614,7 +514,8 @@ def run_quickstart(out: str | Path = "quickstart-report", fast: bool = False, se
 def _run_steps(out: Path, settings: QuickstartSettings) -> int:
     run = _Run(out, settings)
     for name, fn in (("synthesize", _synthesize), ("validate", _validate), ("composition", _composition),
-                     ("annotate", _annotate), ("split", _split), ("qa", _qa), ("train_uas", _train_uas),
+                     ("annotate", _annotate), ("split", _split), ("qa", _qa),
+                     ("speech_tokenizer", _speech_tokenizer), ("train_uas", _train_uas),
                      ("train_control", _train_control)):
         run.step(name, fn)
     if settings.stage4_steps > 0:
