@@ -1,5 +1,5 @@
-"""Scale-out: stage 3 with two CPU processes (torchrun; the Trainer's accelerate state picks gloo DDP on CPU)
-keeps both ranks in sync. (`accelerate launch --cpu` starts multi-CPU runs through mpirun only.)"""
+"""Scale-out: stages 3 and 1 with two CPU processes (torchrun; the Trainer's accelerate state picks gloo DDP on CPU)
+keep both ranks in sync; stage 1's split vocabulary rows save as a plain model with the old rows untouched. (`accelerate launch --cpu` starts multi-CPU runs through mpirun only.)"""
 
 import json
 import os
@@ -19,10 +19,11 @@ import hashlib, json, os, sys
 import torch
 from uas_audio.trainers.train import train
 
-out, data = sys.argv[1], sys.argv[2:]
-trainer = train(3, output_dir=out, data=data, max_steps=2, overrides=dict(
+stage, out, data = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+mixture = {"uas": 0.5, "qa": 0.5} if stage == 3 else {"asr": 0.5, "tts": 0.5}
+trainer = train(stage, output_dir=out, data=data, max_steps=2, overrides=dict(
     per_device_train_batch_size=1, gradient_checkpointing=False, warmup_steps=0, save_strategy="no",
-    logging_steps=1, learning_rate=1e-3, mixture={"uas": 0.5, "qa": 0.5}))
+    logging_steps=1, learning_rate=1e-3, mixture=mixture))
 model = trainer.accelerator.unwrap_model(trainer.model)
 digest = hashlib.sha256()
 for name, value in sorted(model.state_dict().items()):
@@ -60,10 +61,7 @@ def test_model_names_the_blocks_fsdp_wraps():
     assert set(model._no_split_modules) <= names
 
 
-def test_two_cpu_processes_end_stage3_with_identical_weights(tmp_path):
-    uas = make_uas_dataset(4)
-    uas.save_to_disk(str(tmp_path / "uas"))
-    make_qa_dataset(uas).save_to_disk(str(tmp_path / "qa"))
+def _run_ranks(tmp_path, stage, data):
     script = tmp_path / "rank.py"
     script.write_text(_RANK_SCRIPT)
     out = tmp_path / "out"
@@ -71,7 +69,7 @@ def test_two_cpu_processes_end_stage3_with_identical_weights(tmp_path):
            "ACCELERATE_USE_CPU": "true"}  # what `accelerate launch --cpu` sets: gloo DDP on CPU
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
-         str(script), str(out), str(tmp_path / "uas"), str(tmp_path / "qa")],
+         str(script), str(stage), str(out), *map(str, data)],
         capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -79,3 +77,26 @@ def test_two_cpu_processes_end_stage3_with_identical_weights(tmp_path):
     assert ranks[0]["world"] == ranks[1]["world"] == 2
     assert ranks[0]["step"] == ranks[1]["step"] == 2
     assert ranks[0]["digest"] == ranks[1]["digest"]
+    return out
+
+
+def test_two_cpu_processes_end_stage3_with_identical_weights(tmp_path):
+    uas = make_uas_dataset(4)
+    uas.save_to_disk(str(tmp_path / "uas"))
+    make_qa_dataset(uas).save_to_disk(str(tmp_path / "qa"))
+    _run_ranks(tmp_path, 3, [tmp_path / "uas", tmp_path / "qa"])
+
+
+def test_two_cpu_processes_train_stage1_split_rows_in_sync_and_save_a_plain_model(tmp_path):
+    make_uas_dataset(2, seconds=0.4).save_to_disk(str(tmp_path / "uas"))
+    out = _run_ranks(tmp_path, 1, [tmp_path / "uas"])
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from uas_audio.tiny import tiny_model
+
+    saved, initial = AutoModelForCausalLM.from_pretrained(out), tiny_model()
+    start = saved.config.audio_code_start
+    assert type(saved.lm_head) is torch.nn.Linear and saved.config.num_audio_codes == 1000
+    assert torch.equal(saved.lm_head.weight[:start], initial.lm_head.weight)
+    assert torch.equal(saved.get_input_embeddings().weight[:start], initial.get_input_embeddings().weight)
