@@ -1,5 +1,6 @@
 """Scale-out: stages 3 and 1 with two CPU processes (torchrun; the Trainer's accelerate state picks gloo DDP on CPU)
-keep both ranks in sync; stage 1's split vocabulary rows save as a plain model with the old rows untouched. (`accelerate launch --cpu` starts multi-CPU runs through mpirun only.)"""
+keep both ranks in sync; stage 1's split vocabulary rows save as a plain model with the old rows untouched.
+(`accelerate launch --cpu` starts multi-CPU runs through mpirun only.)"""
 
 import json
 import os
