@@ -148,7 +148,7 @@ class NewRowsGuard:
 
 class NewRowsGuardCallback(TrainerCallback):
     """Merges the split layers back into plain ones when a ``Trainer`` ends training, unless the parameters are
-    sharded (FSDP2 / ZeRO-3: that model is not reused, and its state dict already holds the plain ``weight``)."""
+    sharded (FSDP2 / ZeRO-3: that model is not reused; ``sharding.save_trained_model`` merges its gathered rows)."""
 
     def __init__(self, guard: NewRowsGuard):
         self.guard = guard
