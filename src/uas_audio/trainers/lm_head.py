@@ -78,14 +78,16 @@ def add_labelled_lm_head(model: Any, temperature: float = 1.0) -> bool:
         else:
             labels = shift_labels
         lm_head = self.get_output_embeddings()
-        mask = labels.to(lm_head.weight.device) != -100
-        hidden = hidden_states.to(lm_head.weight.device)[mask]
-        targets = labels.to(lm_head.weight.device)[mask]
+        # read once: a layer may build its weight on access (stage 1's split old/new rows concatenate them)
+        weight, bias = lm_head.weight, lm_head.bias
+        mask = labels.to(weight.device) != -100
+        hidden = hidden_states.to(weight.device)[mask]
+        targets = labels.to(weight.device)[mask]
+        needs_grad = torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad)
         parts = []
         for start in range(0, max(1, hidden.size(0)), TOKEN_CHUNK):
             stop = start + TOKEN_CHUNK
-            chunk = (hidden[start:stop], lm_head.weight, lm_head.bias, targets[start:stop], inv_temperature)
-            needs_grad = torch.is_grad_enabled() and (hidden.requires_grad or lm_head.weight.requires_grad)
+            chunk = (hidden[start:stop], weight, bias, targets[start:stop], inv_temperature)
             parts.append(checkpoint(_score, *chunk, use_reentrant=False) if needs_grad else _score(*chunk))
         log_probs, entropy, is_top1 = (torch.cat(column) for column in zip(*parts))
         # masked_scatter keeps the loss connected to the model even when no position is labelled
