@@ -30,7 +30,11 @@ class QuickstartSettings:
 
     Training budgets are optimizer steps of ``batch_size`` rows; the UAS model and the ASR-only control get the
     same steps, batch size, learning rate and initial weights. ``learning_rate`` replaces the recipes' peak rates,
-    which are meant for pretrained encoders and LLMs, not for the randomly initialised tiny model.
+    which are meant for pretrained encoders and LLMs, not for the randomly initialised tiny model. For the same
+    reason the random audio encoder trains too (``train_encoder``; the recipes keep a pretrained one frozen) and
+    the audio path's updates are ``audio_lr_factor`` times the language model's: with a frozen random encoder and
+    one learning rate the tiny model answers from the options' prior alone (see
+    ``uas_audio.trainers.run_stages.AudioPathCallback``).
     """
 
     num_clips: int = 200
@@ -41,6 +45,8 @@ class QuickstartSettings:
     stage3_steps: int = 200
     stage4_steps: int = 4
     learning_rate: float = 1e-3
+    train_encoder: bool = True
+    audio_lr_factor: float = 10.0
     speech_tokenizer_steps: int = 150
     speech_code_levels: tuple[int, ...] = (8, 5)
     demo_clips: int = 3
@@ -267,6 +273,7 @@ def _tts_rows(run: _Run):
 def _train_kwargs(run: _Run) -> dict:
     s = run.settings
     return {"seed": s.seed, "batch_size": s.batch_size, "learning_rate": s.learning_rate,
+            "train_encoder": s.train_encoder, "audio_lr_factor": s.audio_lr_factor,
             "model": _initial_model(run)}
 
 
@@ -389,6 +396,9 @@ def _cards(run: _Run) -> dict:
     stages = [{"stage": stage, "trainable": trainable, "learning_rate": s.learning_rate, "max_steps": steps,
                "per_device_train_batch_size": s.batch_size, "mixture": mixtures[f"stage{stage}"]}
               for stage, trainable, steps in ((2, "projector", s.stage2_steps), (3, "all_but_encoder", s.stage3_steps))]
+    if s.train_encoder:  # the recipes' sets plus the random encoder, trained in both stages here
+        for stage in stages:
+            stage["trainable"] += " + audio encoder"
     card = build_model_card(model, processor, recipe=stages, repo_id="your-name/uas-audio-tiny-quickstart")
     (report_dir / "model-card.md").write_text(str(card))
     annotated = load_annotations(run.results["annotate"]["dir"], status="accepted")
@@ -462,7 +472,9 @@ def _write_report(run: _Run) -> Path:
                   f"({ev['scores'][next(iter(ev['scores']))]['counts']}). Each model picks the option whose answer "
                   "text it finds most likely. Both trained models start from the same random weights and get the same "
                   f"budget: stage 2 {s.stage2_steps} steps then stage 3 {s.stage3_steps} steps of {s.batch_size} rows "
-                  f"at learning rate {s.learning_rate}. The control sees only ASR rows.", ""]
+                  f"at learning rate {s.learning_rate}"
+                  + (f", the random audio encoder trained too and the audio path's updates x{s.audio_lr_factor:g}"
+                     if s.train_encoder else "") + ". The control sees only ASR rows.", ""]
         lines += _final_table(run) + ["", "![perception vs content](perception-reasoning.png)", ""]
         if "train_grpo" in run.results:
             grpo = run.results["train_grpo"]
