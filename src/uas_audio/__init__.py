@@ -1,32 +1,32 @@
 """uas-audio: Unified Audio Schema supervision for audio LLMs on the Hugging Face stack.
 
-Importing the package registers its Auto classes and the ``audio-to-uas`` pipeline task with transformers.
+Importing the package is light: ``uas_audio.schema``, ``uas_audio.audio`` and ``uas_audio.synth`` need neither torch
+nor transformers. The Auto classes and the ``audio-to-uas`` pipeline task are registered with transformers as soon
+as it is loaded (at once if it already is; see ``uas_audio.registration``), so ``import uas_audio`` followed by
+``AutoModel.from_pretrained(...)`` or ``pipeline("audio-to-uas", ...)`` works. Subpackages and ``tiny_*`` load on
+first attribute access.
 """
 
 __version__ = "0.1.0"
 
-from . import schema  # noqa: F401  (pure Python, always available)
-from .modeling import register_modeling as _register_modeling
+from .registration import install as _install_registration
 
-_register_modeling()
+_install_registration()
 
-from .processing import register_processing as _register_processing  # noqa: E402
-
-_register_processing()
-
-from .modeling.speech import register_speech as _register_speech  # noqa: E402
-
-_register_speech()
-
-from .pipelines import register_pipelines as _register_pipelines  # noqa: E402
-
-_register_pipelines()
+_TINY = ("tiny_config", "tiny_model", "tiny_processor", "tiny_speech_tokenizer")
+_SUBPACKAGES = ("annotate", "audio", "evaluation", "hub_cards", "modeling", "pipelines", "processing", "qa",
+                "review", "schema", "synth", "trainers")
 
 
 def __getattr__(name: str):
-    # tiny_model / tiny_processor load on first use, so `import uas_audio` does not build the tokenizer.
-    if name in ("tiny_config", "tiny_model", "tiny_processor", "tiny_speech_tokenizer"):
-        from . import tiny
+    import importlib
 
-        return getattr(tiny, name)
+    if name in _TINY:
+        return getattr(importlib.import_module(".tiny", __name__), name)
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'uas_audio' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_TINY, *_SUBPACKAGES})
