@@ -95,15 +95,60 @@ def _initial_model(work: Path, seed: int) -> Path:
     return path
 
 
-def run(num_clips: int, seeds: list[int], steps: int, batch_size: int, learning_rate: float, work: Path,
-        audio_lr_factor: float = 10.0, train_encoder: bool = True, variants: list[str] | None = None,
-        corpus_seed: int = 0) -> dict:
-    from uas_audio.evaluation.perception import (READOUTS, chance_accuracy, choose_options, perception_accuracy,
-                                                 perception_items)
-    from uas_audio.evaluation.splits import split_clip_ids
+def shuffled_audio(items: list) -> list:
+    """The same items with each clip's audio replaced by the next held-out clip's (a rotation, so no item keeps
+    its own audio): what a model scores without listening, from the question and options alone."""
+    import dataclasses
+
+    clips = list(dict.fromkeys(i.audio for i in items))
+    if len(clips) < 2:
+        raise ValueError("shuffled audio needs items from at least two clips")
+    rotate = {a: clips[(k + 1) % len(clips)] for k, a in enumerate(clips)}
+    return [dataclasses.replace(i, audio=rotate[i.audio]) for i in items]
+
+
+def _job(variant: str, seed: int, rows: dict, items: list, work: Path, steps: int, batch_size: int,
+         learning_rate: float, audio_lr_factor: float, train_encoder: bool) -> tuple[dict, float, str]:
+    """Train one mixture for one seed and score it: {readout: {"real": scores, "shuffled": scores}}."""
+    import torch
+
+    from uas_audio.evaluation.perception import READOUTS, choose_options, perception_accuracy
     from uas_audio.trainers import tasks as T
     from uas_audio.trainers.run_stages import train_stages
     from uas_audio.trainers.train import load_model_and_processor
+
+    torch.set_num_threads(1)
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    start = time.perf_counter()
+    ratios = VARIANTS[variant]
+    mix = T.mixture({t: rows[t] for t in ratios}, ratios, seed=seed)
+    folder = train_stages([(3, mix)], work / f"{variant}-seed{seed}", [steps], seed=seed,
+                          model=_initial_model(work, seed), batch_size=batch_size, learning_rate=learning_rate,
+                          progress=False, checkpoints=False, train_encoder=train_encoder,
+                          audio_lr_factor=audio_lr_factor)
+    model, processor = load_model_and_processor(folder)
+    blind = shuffled_audio(items)
+    scores, line = {}, []
+    for readout in READOUTS:
+        real = perception_accuracy(items, choose_options(model, processor, items, readout=readout, progress=False))
+        other = perception_accuracy(blind, choose_options(model, processor, blind, readout=readout, progress=False))
+        scores[readout] = {"real": real, "shuffled": other}
+        line.append(f"{readout}: perception {100 * real['perception']:5.1f} (shuffled audio "
+                    f"{100 * other['perception']:5.1f}) content {100 * (real['reasoning'] or 0):5.1f}")
+    seconds = time.perf_counter() - start
+    return scores, seconds, f"seed {seed} {variant:<12} " + " | ".join(line) + f"  ({seconds:.0f} s)"
+
+
+def run(num_clips: int, seeds: list[int], steps: int, batch_size: int, learning_rate: float, work: Path,
+        audio_lr_factor: float = 10.0, train_encoder: bool = True, variants: list[str] | None = None,
+        jobs: int = 1, corpus_seed: int = 0) -> dict:
+    """Train and score every (seed, mixture), ``jobs`` at a time in separate processes (one torch thread each)."""
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+
+    from uas_audio.evaluation.perception import READOUTS, chance_accuracy, perception_items
+    from uas_audio.evaluation.splits import split_clip_ids
 
     variants = variants or list(VARIANTS)
     corpus = _corpus(work, num_clips, corpus_seed)
@@ -113,28 +158,30 @@ def run(num_clips: int, seeds: list[int], steps: int, batch_size: int, learning_
     held = corpus.filter(lambda i: i in held_ids, input_columns="id")
     rows = _task_rows(train, _qa_dataset(train, work, corpus_seed))
     items = perception_items(held, seed=corpus_seed, kinds=("mc",))
-    scores: dict[str, dict[str, list[dict]]] = {v: {r: [] for r in READOUTS} for v in variants}
-    seconds: dict[str, float] = {v: 0.0 for v in variants}
     for seed in seeds:
-        initial = _initial_model(work, seed)
-        for variant in variants:
-            ratios = VARIANTS[variant]
-            start = time.perf_counter()
-            mix = T.mixture({t: rows[t] for t in ratios}, ratios, seed=seed)
-            folder = train_stages([(3, mix)], work / f"{variant}-seed{seed}", [steps], seed=seed, model=initial,
-                                  batch_size=batch_size, learning_rate=learning_rate, progress=False,
-                                  checkpoints=False, train_encoder=train_encoder, audio_lr_factor=audio_lr_factor)
-            model, processor = load_model_and_processor(folder)
-            line = []
-            for readout in READOUTS:
-                picks = choose_options(model, processor, items, readout=readout, progress=False)
-                result = perception_accuracy(items, picks)
-                scores[variant][readout].append(result)
-                line.append(f"{readout}: perception {100 * result['perception']:5.1f} "
-                            f"content {100 * (result['reasoning'] or 0):5.1f}")
-            seconds[variant] += time.perf_counter() - start
-            print(f"seed {seed} {variant:<12} " + " | ".join(line) + f"  ({time.perf_counter() - start:.0f} s)",
-                  flush=True)
+        _initial_model(work, seed)
+    scores = {v: {r: {"real": [], "shuffled": []} for r in READOUTS} for v in variants}
+    seconds: dict[str, float] = {v: 0.0 for v in variants}
+    tasks = [(v, seed) for seed in seeds for v in variants]
+    args = dict(work=work, steps=steps, batch_size=batch_size, learning_rate=learning_rate,
+                audio_lr_factor=audio_lr_factor, train_encoder=train_encoder)
+
+    def record(variant, outcome):
+        result, took, line = outcome
+        for readout, pair in result.items():
+            for kind, value in pair.items():
+                scores[variant][readout][kind].append(value)
+        seconds[variant] += took
+        print(line, flush=True)
+
+    if jobs <= 1:
+        for variant, seed in tasks:
+            record(variant, _job(variant, seed, rows, items, **args))
+    else:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [(v, pool.submit(_job, v, seed, rows, items, **args)) for v, seed in tasks]
+            for variant, future in futures:  # submission order: per-seed lists stay in seed order
+                record(variant, future.result())
     chance = chance_accuracy(items)
     return {"scores": scores, "seconds": seconds, "chance": chance, "num_items": len(items),
             "num_train_clips": len(train), "num_heldout_clips": len(held), "counts": chance["counts"]}
@@ -154,43 +201,60 @@ def _summarize_runs(runs: list[dict]) -> dict[str, tuple[float, float]]:
 
 
 def summarize(result: dict) -> dict[str, dict]:
-    """Variant → {"readout": the better one, "by_readout": {readout: row}, **row of the better readout}, where
-    a row maps perception, reasoning and each field to (mean %, std %) over seeds. The better readout is the one
-    with the higher mean perception accuracy."""
+    """Variant → the row of its better readout (perception, reasoning and each field → (mean %, std %) over seeds)
+    plus ``audio`` (perception points over the same model with shuffled audio, mean and std over seeds),
+    ``readout`` (the better one: higher mean perception accuracy) and ``by_readout`` (readout → real, shuffled,
+    audio)."""
     out = {}
     for variant, by_readout in result["scores"].items():
-        rows = {readout: _summarize_runs(runs) for readout, runs in by_readout.items()}
-        best = max(rows, key=lambda r: rows[r]["perception"][0])
-        out[variant] = {"readout": best, "by_readout": rows, **rows[best]}
+        rows = {}
+        for readout, runs in by_readout.items():
+            gaps = [r["perception"] - b["perception"] for r, b in zip(runs["real"], runs["shuffled"])]
+            rows[readout] = {"real": _summarize_runs(runs["real"]), "shuffled": _summarize_runs(runs["shuffled"]),
+                             "audio": _mean_std(gaps)}
+        best = max(rows, key=lambda r: rows[r]["real"]["perception"][0])
+        out[variant] = {"readout": best, "by_readout": rows, "audio": rows[best]["audio"], **rows[best]["real"]}
     return out
 
 
+_NOT_METRICS = ("readout", "by_readout", "audio")
+
+
 def _metric_keys(summary: dict) -> list[str]:
-    return [k for k in next(iter(summary.values())) if k not in ("readout", "by_readout")]
+    return [k for k in next(iter(summary.values())) if k not in _NOT_METRICS]
+
+
+def _cell(pair: tuple[float, float], signed: bool = False) -> str:
+    return f"{pair[0]:+.1f} ± {pair[1]:.1f}" if signed else f"{pair[0]:.1f} ± {pair[1]:.1f}"
 
 
 def table(summary: dict, chance: dict) -> str:
     fields = [k for k in _metric_keys(summary) if k not in ("perception", "reasoning")]
-    header = ["mixture", "readout", "perception %", "content %", *fields]
+    header = ["mixture", "readout", "perception %", "from audio (pts)", "content %", *fields]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for variant, row in summary.items():
-        cells = [f"{row[k][0]:.1f} ± {row[k][1]:.1f}" for k in ("perception", "reasoning", *fields)]
+        cells = [_cell(row["perception"]), _cell(row["audio"], signed=True), _cell(row["reasoning"])]
+        cells += [_cell(row[k]) for k in fields]
         lines.append(f"| {variant}{' (peer)' if variant == PEER else ''} | {row['readout']} | " + " | ".join(cells)
                      + " |")
-    chance_cells = [f"{100 * chance[k]:.1f}" for k in ("perception", "reasoning")]
+    chance_cells = [f"{100 * chance['perception']:.1f}", "0", f"{100 * chance['reasoning']:.1f}"]
     chance_cells += [f"{100 * chance['by_field'][f]:.1f}" for f in fields]
     lines.append("| random choice (expected) | - | " + " | ".join(chance_cells) + " |")
     return "\n".join(lines)
 
 
 def readout_table(summary: dict) -> str:
-    """Perception and content accuracy of every mixture under each readout."""
+    """Perception with real and shuffled audio, and content, of every mixture under each readout."""
     readouts = list(next(iter(summary.values()))["by_readout"])
-    header = ["mixture", *(f"{r}: {k}" for r in readouts for k in ("perception %", "content %"))]
+    header = ["mixture", *(f"{r}: {k}" for r in readouts
+                           for k in ("perception %", "shuffled audio %", "content %"))]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for variant, row in summary.items():
-        cells = [f"{row['by_readout'][r][k][0]:.1f} ± {row['by_readout'][r][k][1]:.1f}"
-                 for r in readouts for k in ("perception", "reasoning")]
+        cells = []
+        for r in readouts:
+            data = row["by_readout"][r]
+            cells += [_cell(data["real"]["perception"]), _cell(data["shuffled"]["perception"]),
+                      _cell(data["real"]["reasoning"])]
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -240,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frozen-encoder", action="store_true", help="keep the random audio encoder frozen")
     parser.add_argument("--mixtures", nargs="+", choices=list(VARIANTS), default=None,
                         help="train only these mixtures (the peer is always included)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="mixtures trained at once, one process and one torch thread each (default 2; --quick 1)")
     parser.add_argument("--plot", default=str(Path(__file__).resolve().parent / "perception_ablation.png"))
     parser.add_argument("--json", default=None, help="also write the raw per-seed scores here")
     parser.add_argument("--work", default=None, help="working folder (default: a temporary one)")
@@ -257,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="perception-ablation-") as tmp:
         work = Path(args.work) if args.work else Path(tmp)
         result = run(num_clips, seeds, steps, batch_size, args.learning_rate, work,
-                     audio_lr_factor=args.audio_lr_factor, train_encoder=not args.frozen_encoder, variants=variants)
+                     audio_lr_factor=args.audio_lr_factor, train_encoder=not args.frozen_encoder, variants=variants,
+                     jobs=args.jobs or (1 if args.quick else 2))
     summary = summarize(result)
     if args.json:
         Path(args.json).write_text(json.dumps({"summary": summary, **result}, indent=1, default=str))
@@ -286,6 +353,9 @@ def main(argv: list[str] | None = None) -> int:
 
     gains = {
         "uas_gain_perception": gain("asr+uas"),
+        "uas_gain_from_audio": gain("asr+uas", "audio"),
+        "uas_qa_gain_from_audio": gain("asr+qa", "audio"),
+        "both_gain_from_audio": gain("asr+uas+qa", "audio"),
         "uas_qa_gain_perception": gain("asr+qa"),
         "both_gain_perception": gain("asr+uas+qa"),
         "uas_over_caption_perception": gain("asr+uas", over="asr+caption"),
@@ -294,7 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     noise = max(row["perception"][1] for row in summary.values())
     print()
     print(f"ASR-only peer: perception {peer['perception'][0]:.1f} % against {100 * result['chance']['perception']:.1f} %"
-          " for random choice.")
+          " for random choice. 'from audio': accuracy minus that of the same model with each held-out clip's audio "
+          "swapped for another's; accuracy that survives the swap comes from the questions and options (label "
+          "priors), not from listening.")
     if len(seeds) > 1:
         held = [k for k, v in gains.items() if v is not None and v > noise]
         print(f"largest seed std of perception accuracy: {noise:.1f} points; gains above it: {held or 'none'}. "

@@ -23,12 +23,14 @@ def test_quick_ablation_prints_tables_plot_and_results(tmp_path):
     for mixture in ("asr (peer)", "asr+uas", "asr+qa", "asr+uas+qa", "asr+caption"):
         assert f"| {mixture} | qa |" in out or f"| {mixture} | uas |" in out
     assert "| random choice (expected) | - |" in out
-    assert "| qa: perception % | qa: content % | uas: perception % | uas: content % |" in out
+    assert ("| qa: perception % | qa: shuffled audio % | qa: content % | uas: perception % | uas: shuffled audio % "
+            "| uas: content % |") in out
     for variant in ("asr", "asr+uas", "asr+qa", "asr+uas+qa", "asr+caption"):  # one line per seed and mixture
-        assert f"seed 0 {variant:<12} qa: perception" in out and "| uas: perception" in out
+        assert f"seed 0 {variant:<12} qa: perception" in out and "(shuffled audio" in out
     results = {r["name"]: r for r in parse_results(out)}
     assert set(results) == {"uas_gain_perception", "uas_qa_gain_perception", "both_gain_perception",
-                            "uas_over_caption_perception", "both_gain_reasoning"}
+                            "uas_over_caption_perception", "both_gain_reasoning", "uas_gain_from_audio",
+                            "uas_qa_gain_from_audio", "both_gain_from_audio"}
     assert all(r["unit"] == "points" and r["op"] == ">" and float(r["target"]) == 0 for r in results.values())
     assert plot.stat().st_size > 0
 
@@ -37,12 +39,34 @@ def _run(perception, reasoning=0.5):
     return {"perception": perception, "reasoning": reasoning, "by_field": {"gender": perception}}
 
 
-def test_summary_takes_the_better_readout_by_mean_perception():
+def _pair(real, shuffled):
+    return {"real": [_run(p) for p in real], "shuffled": [_run(p) for p in shuffled]}
+
+
+def test_summary_takes_the_better_readout_and_the_gain_over_shuffled_audio():
     result = {"scores": {
-        "asr": {"qa": [_run(0.30), _run(0.34)], "uas": [_run(0.31), _run(0.31)]},
-        "asr+uas": {"qa": [_run(0.30), _run(0.30)], "uas": [_run(0.60), _run(0.50)]},
+        "asr": {"qa": _pair([0.30, 0.34], [0.30, 0.30]), "uas": _pair([0.31, 0.31], [0.31, 0.31])},
+        "asr+uas": {"qa": _pair([0.30, 0.30], [0.30, 0.30]), "uas": _pair([0.60, 0.50], [0.45, 0.45])},
     }}
     summary = summarize(result)
     assert summary["asr"]["readout"] == "qa" and summary["asr"]["perception"] == pytest.approx((32.0, 2 ** 0.5 * 2))
+    assert summary["asr"]["audio"] == pytest.approx((2.0, 2 ** 0.5 * 2))
     assert summary["asr+uas"]["readout"] == "uas" and summary["asr+uas"]["gender"][0] == pytest.approx(55.0)
-    assert summary["asr+uas"]["by_readout"]["qa"]["perception"] == pytest.approx((30.0, 0.0))
+    assert summary["asr+uas"]["audio"][0] == pytest.approx(10.0)
+    assert summary["asr+uas"]["by_readout"]["qa"]["real"]["perception"] == pytest.approx((30.0, 0.0))
+    assert summary["asr+uas"]["by_readout"]["uas"]["shuffled"]["perception"] == pytest.approx((45.0, 0.0))
+
+
+def test_shuffled_audio_gives_every_item_another_clips_audio():
+    from perception_ablation import shuffled_audio
+
+    from uas_audio.evaluation import EvalItem
+
+    items = [EvalItem(id=f"{c}-{k}", bench="b", question="q", choices=["a", "b"], answer="a", audio=c)
+             for c in (b"x", b"y", b"z") for k in range(2)]
+    blind = shuffled_audio(items)
+    assert [i.id for i in blind] == [i.id for i in items]
+    assert all(b.audio != i.audio for b, i in zip(blind, items))
+    assert sorted(b.audio for b in blind) == sorted(i.audio for i in items)
+    with pytest.raises(ValueError, match="two clips"):
+        shuffled_audio(items[:2])
