@@ -6,6 +6,7 @@ collects the RESULT lines into one summary table (met / not met) and records the
 
     python benchmarks/run_all.py            # full runs (tens of minutes on 2 cores)
     python benchmarks/run_all.py --quick    # every script's --quick mode
+    python benchmarks/run_all.py --only sft_throughput --update   # rerun one, keep the other sections
 """
 
 from __future__ import annotations
@@ -49,17 +50,39 @@ def _machine() -> str:
             f"{platform.python_version()}, torch {torch.__version__}, GPU: {gpu}")
 
 
+def _summary_rows(script_name: str, section: str) -> list[tuple[str, ...]]:
+    """The summary rows of one section: its RESULT lines, or a failure row."""
+    stem = Path(script_name).stem
+    header = section.splitlines()[2] if len(section.splitlines()) > 2 else ""
+    failed = re.search(r" — exit (\d+)", header)
+    results = parse_results(section)
+    if (failed and failed.group(1) != "0") or not results:
+        return [(stem, "(failed)" if failed and failed.group(1) != "0" else "(no RESULT line)", "", "", "no")]
+    return [(stem, row["name"], f"{row['value']} {row['unit']}", f"{row['op']} {row['target']}",
+             "yes" if row["met"] else "no") for row in results]
+
+
+def _existing_sections(path: Path) -> dict[str, str]:
+    """The per-script sections of an earlier RESULTS.md (``## name.py`` headers), by script file name."""
+    if not path.is_file():
+        return {}
+    parts = re.split(r"^## (?=\S+\.py\s*$)", path.read_text(), flags=re.M)[1:]
+    return {part.splitlines()[0].strip(): "## " + part.rstrip() + "\n" for part in parts}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="run each script's --quick mode")
     parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
     parser.add_argument("--only", nargs="*", help="script names (without .py) to run")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the sections of scripts not run now from the existing --out file")
     args = parser.parse_args(argv)
 
     scripts = sorted(p for p in HERE.glob("*.py") if p.name != Path(__file__).name)
     if args.only:
         scripts = [p for p in scripts if p.stem in set(args.only)]
-    sections, summary = [], []
+    sections: dict[str, str] = _existing_sections(Path(args.out)) if args.update else {}
     for script in scripts:
         command = [sys.executable, str(script)] + (["--quick"] if args.quick else [])
         print(f"== {script.name} ==", flush=True)
@@ -68,21 +91,18 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - start
         output = proc.stdout + (f"\n[stderr]\n{proc.stderr[-3000:]}" if proc.returncode else "")
         print(proc.stdout[-4000:], flush=True)
-        results = parse_results(proc.stdout)
-        if proc.returncode or not results:
-            summary.append((script.stem, "(failed)" if proc.returncode else "(no RESULT line)", "", "", "no"))
-        for row in results:
-            summary.append((script.stem, row["name"], f"{row['value']} {row['unit']}",
-                            f"{row['op']} {row['target']}", "yes" if row["met"] else "no"))
-        sections.append(f"## {script.name}\n\n`{' '.join(['python', 'benchmarks/' + script.name] + command[2:])}`"
-                        f" — exit {proc.returncode}, {seconds:.0f} s\n\n```\n{output.strip()}\n```\n")
+        sections[script.name] = (
+            f"## {script.name}\n\n`{' '.join(['python', 'benchmarks/' + script.name] + command[2:])}`"
+            f" — exit {proc.returncode}, {seconds:.0f} s, run {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} "
+            f"UTC\n\n```\n{output.strip()}\n```\n")
 
+    summary = [row for name in sorted(sections) for row in _summary_rows(name, sections[name])]
     lines = ["# Benchmark results", "",
-             f"Run {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M UTC}"
-             f"{' (--quick)' if args.quick else ''} on: {_machine()}", "",
+             f"Written {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M UTC}"
+             f"{' (--quick)' if args.quick else ''} on: {_machine()}; each section says when it ran.", "",
              "| script | result | measured | target | met |", "|---|---|---|---|---|"]
     lines += [f"| {' | '.join(row)} |" for row in summary]
-    lines += ["", *sections]
+    lines += ["", *(sections[name] for name in sorted(sections))]
     Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
     return 0 if all(row[-1] == "yes" for row in summary) else 1

@@ -30,11 +30,54 @@ def test_every_benchmark_script_has_a_quick_test():
     assert not missing, f"benchmarks without a --quick test: {missing}"
 
 
-def test_runner_writes_results_md(tmp_path):
+EARLIER = """# Benchmark results
+
+| script | result | measured | target | met |
+|---|---|---|---|---|
+| old_bench | old_speed | 2.0 x | >= 3 | no |
+
+## old_bench.py
+
+`python benchmarks/old_bench.py` — exit 0, 5 s, run 2026-01-01 00:00 UTC
+
+```
+table
+RESULT old_speed: 2.0 x (target >= 3)
+```
+
+## broken_bench.py
+
+`python benchmarks/broken_bench.py` — exit 1, 1 s, run 2026-01-01 00:00 UTC
+
+```
+[stderr]
+Traceback
+```
+"""
+
+
+def test_runner_writes_results_md_and_keeps_earlier_sections_with_update(tmp_path):
     out = tmp_path / "RESULTS.md"
+    out.write_text(EARLIER)
     proc = subprocess.run([sys.executable, str(BENCH / "run_all.py"), "--quick", "--only", "validate_throughput",
-                           "--out", str(out)], capture_output=True, text=True, timeout=600)
+                           "--update", "--out", str(out)], capture_output=True, text=True, timeout=600)
     text = out.read_text()
     assert "| validate_throughput | validate_throughput |" in text
     assert "RESULT validate_vs_jsonschema" in text
+    assert "| old_bench | old_speed | 2.0 x | >= 3 | no |" in text and "## old_bench.py" in text
+    assert "| broken_bench | (failed) |  |  | no |" in text
     assert proc.returncode in (0, 1)  # 1 only when a target is not met on this machine
+
+
+def test_earlier_sections_and_their_summary_rows_are_read_back(tmp_path):
+    runner = _runner()
+    sections = runner._existing_sections(_write(tmp_path / "R.md", EARLIER))
+    assert list(sections) == ["old_bench.py", "broken_bench.py"]
+    assert runner._summary_rows("old_bench.py", sections["old_bench.py"]) == [
+        ("old_bench", "old_speed", "2.0 x", ">= 3", "no")]
+    assert runner._existing_sections(tmp_path / "missing.md") == {}
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
