@@ -42,6 +42,7 @@ def test_fast_quickstart_writes_report_and_resumes(tmp_path, capsys):
     for model in ("uas-audio", "asr-only"):  # one starting point, the code tokens included
         config = json.loads((out / "models" / model / "stage3" / "config.json").read_text())
         assert config["num_audio_codes"] == speech["codes"] == 40
+    assert "## Speech tokenizer and the stage-3 mixture" in report and "tts 0.1" in report
 
     # the pipeline's output on held-out clips is schema-valid UAS
     demo = json.loads((out / ".steps" / "demo.json").read_text())

@@ -241,8 +241,10 @@ def _speech_tokenizer(run: _Run) -> dict:
         fsq_levels=list(s.speech_code_levels), batch_size=8, seed=s.seed, resume=resume,
         warmup_steps=max(1, s.speech_tokenizer_steps // 10), log_every=max(1, s.speech_tokenizer_steps // 5),
         save_every=max(1, s.speech_tokenizer_steps // 2), save_total_limit=1))
+    l1 = [h.get("reconstruction_l1") for h in result["history"]]
+    every = max(1, len(l1) // 10)
     return {"dir": str(out / "speech_tokenizer"), "codes": result["tokenizer"].codebook_size,
-            "reconstruction_l1": [h.get("reconstruction_l1") for h in result["history"]]}
+            "reconstruction_l1": l1[::every] + ([l1[-1]] if l1 and (len(l1) - 1) % every else [])}
 
 
 def _initial_model(run: _Run) -> str:
@@ -278,8 +280,9 @@ def _train_kwargs(run: _Run) -> dict:
 
 
 def _train_uas(run: _Run) -> dict:
-    """Stage 2 (UAS JSON, projector only) then stage 3 (the recipe's mixture: ASR, TTS, UAS JSON and UAS-QA;
-    all but the encoder). TTS targets are the codes of the speech tokenizer trained in the previous step."""
+    """Stage 2 (UAS JSON; the projector, and the random encoder with ``train_encoder``) then stage 3 (the recipe's
+    mixture: ASR, TTS, UAS JSON and UAS-QA; all but the encoder, or all with ``train_encoder``). TTS targets are
+    the codes of the speech tokenizer trained in the previous step."""
     from .trainers import tasks as T
     from .trainers.run_stages import train_stages
     from .trainers.stage_config import load_recipe
@@ -465,6 +468,18 @@ def _write_report(run: _Run) -> Path:
                   "(no clip in both). The models train on the accepted annotations of the training clips and "
                   f"{run.results['qa']['questions']} UAS-QA questions built from them; held-out questions come "
                   "from the generator's ground truth.", ""]
+    if "speech_tokenizer" in run.results and "train_uas" in run.results:
+        speech, rows = run.results["speech_tokenizer"], run.results["train_uas"].get("stage3_rows", {})
+        l1 = [x for x in speech.get("reconstruction_l1", []) if x is not None]
+        lines += ["## Speech tokenizer and the stage-3 mixture", "",
+                  f"A tiny speech tokenizer ({speech['codes']} codes, 25 per second) trained {s.speech_tokenizer_steps} "
+                  "steps on the training clips"
+                  + (f" (mel reconstruction L1 {l1[0]:.3f} at the first logged step, {l1[-1]:.3f} at the last)"
+                     if l1 else "")
+                  + " gives the TTS targets. Stage-3 rows per task: "
+                  + ", ".join(f"{task} {n}" for task, n in rows.items()) + "; sampling ratios "
+                  + ", ".join(f"{task} {r:g}" for task, r in run.results["train_uas"]["mixture"]["stage3"].items())
+                  + ".", ""]
     if "evaluate" in run.results:
         ev = run.results["evaluate"]
         lines += ["## Held-out perception MCQ", "",
