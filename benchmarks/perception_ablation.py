@@ -21,14 +21,17 @@ likelihood of each option's answer text after the UAS-QA question, and ``uas``, 
 as the probed field's value in the targeted UAS JSON after the holistic prompt. A model trained on UAS JSON
 but never on questions is read out through its JSON, one trained on UAS-QA through its answers; each mixture is
 scored by the better of its two readouts (mean over seeds), which can only flatter the ASR-only peer, for which
-neither format was taught. Both readouts are printed.
+neither format was taught. Both readouts are printed. Each model is also scored with every held-out clip's audio
+swapped for another's: accuracy that survives the swap comes from the questions and options (label priors);
+"from audio" is the difference, the part of the accuracy that listening earns.
 
 Training at controlled scale, with no pretrained parts: one stage-3 run per mixture from a seeded random tiny
 model, the audio encoder trained too and the audio path's updates ten times the language model's
 (``uas_audio.trainers.run_stages.AudioPathCallback``). With the recipe's frozen random encoder and one learning
 rate, the tiny model answered every question from the options' prior alone whatever the mixture.
 
-    python benchmarks/perception_ablation.py            # 3 seeds, 160 clips, 300 steps x 8 rows per mixture
+    python benchmarks/perception_ablation.py            # 3 seeds, 160 clips, 300 steps x 8 rows per mixture,
+                                                        # two mixtures at a time (--jobs 2, one thread each)
     python benchmarks/perception_ablation.py --quick    # 1 seed, tiny budgets, well under a minute
 """
 
