@@ -1,6 +1,7 @@
 """Stage-3 SFT throughput: the project's training entry (`uas-audio train` code path, AudioSFTTrainer, in-process)
 against a bare PyTorch loop over the same model, the same collator's batches and the same optimizer settings
-(AdamW β=(0.9, 0.95), weight decay 0.1, clipping 1.0, cosine schedule), measured in one run.
+(fused AdamW β=(0.9, 0.95), weight decay 0.1, clipping 1.0, cosine schedule), measured in one run. Both sides
+read the (already mixed) rows in order, so their batches, and the padding in them, are the same.
 
 Every side is timed, in wall-clock and in CPU seconds of this process, from the end of the warm-up steps to the
 end of the last step (data loading and collation included; one torch thread by default), alternating the sides
@@ -88,7 +89,8 @@ def run_trainer(rows, steps: int, warmup: int, batch_size: int, out: Path) -> np
     clock = _StepClock(warmup)
     train(3, output_dir=out, max_steps=steps, train_dataset=rows, callbacks=[clock], overrides=dict(
         per_device_train_batch_size=batch_size, gradient_checkpointing=False, warmup_steps=warmup,
-        save_strategy="no", logging_steps=10**6, disable_tqdm=True, dataloader_num_workers=0))
+        save_strategy="no", logging_steps=10**6, disable_tqdm=True, dataloader_num_workers=0,
+        train_sampling_strategy="sequential"))
     return _rates((steps - warmup) * batch_size, clock.start, clock.end)
 
 
@@ -113,12 +115,13 @@ def run_bare(rows, steps: int, warmup: int, batch_size: int, head: str = "model"
     if head == "labelled":
         add_labelled_lm_head(model)
     collator = AudioChatCollator(processor)
-    loader = torch.utils.data.DataLoader(rows, batch_size=batch_size, shuffle=True, collate_fn=collator)
+    # the rows' order, as the trainer's sequential sampler reads them: both sides see the same batches
+    loader = torch.utils.data.DataLoader(rows, batch_size=batch_size, shuffle=False, collate_fn=collator)
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for n, p in model.named_parameters() if p.requires_grad and "bias" not in n and "norm" not in n]
     no_decay = [p for n, p in model.named_parameters() if p.requires_grad and ("bias" in n or "norm" in n)]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=1e-4, betas=(0.9, 0.95))
+                                  lr=1e-4, betas=(0.9, 0.95), fused=True)  # as the recipe's adamw_torch_fused
     schedule = get_cosine_schedule_with_warmup(optimizer, warmup, steps)
     step, start = 0, None
     while step < steps:

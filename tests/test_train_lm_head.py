@@ -75,14 +75,21 @@ def test_only_labelled_positions_are_projected(batch, monkeypatch):
     assert labelled < batch["labels"][:, 1:].numel() / 3  # prompt and audio placeholders dominate the batch
 
 
-def test_chunks_give_the_same_loss_and_gradients(batch, monkeypatch):
+@pytest.mark.parametrize("recompute_above", [0, 1 << 40], ids=["recomputed", "kept"])
+def test_chunks_give_the_same_loss_and_gradients(batch, monkeypatch, recompute_above):
     _, whole = _pair()
     out = whole(**batch, fused_lm_head=True)
     out.loss.backward()
     monkeypatch.setattr(lm_head, "TOKEN_CHUNK", 3)
+    monkeypatch.setattr(lm_head, "RECOMPUTE_ABOVE", recompute_above)
+    calls = []
+    real = lm_head._score
+    monkeypatch.setattr(lm_head, "_score", lambda *a: calls.append(1) or real(*a))
     _, chunked = _pair()
     got = chunked(**batch, fused_lm_head=True)
+    forward_calls = len(calls)
     got.loss.backward()
+    assert len(calls) == (2 * forward_calls if recompute_above == 0 else forward_calls)  # backward recomputes
     torch.testing.assert_close(got.loss, out.loss)
     for name, grad in _grads(whole).items():
         torch.testing.assert_close(_grads(chunked)[name], grad, msg=name)

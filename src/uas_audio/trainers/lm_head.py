@@ -8,8 +8,8 @@ audio: on CPU that doubled the cost of a training step of the tiny model.
 
 :func:`add_labelled_lm_head` wraps the forward once more. Calls with ``fused_lm_head=True`` on a non-CUDA device
 run the backbone, keep the hidden states of the labelled positions, and project them through the LM head in
-chunks of :data:`TOKEN_CHUNK` positions (each chunk recomputed in backward, so at most one chunk of logits is held
-at a time). The outputs are TRL's ``FusedCausalLMOutput`` with the same fields (zero on ignored positions), so the
+chunks of :data:`TOKEN_CHUNK` positions; when there are more than :data:`RECOMPUTE_ABOVE` logits in all, each chunk
+is recomputed in backward, so at most one chunk of logits is held at a time. The outputs are TRL's ``FusedCausalLMOutput`` with the same fields (zero on ignored positions), so the
 trainer's loss and its ``entropy`` / ``mean_token_accuracy`` metrics are unchanged. On CUDA, and for models whose
 logits are scaled, soft-capped or come with a router loss, the call goes to TRL's head unchanged.
 """
@@ -26,6 +26,8 @@ from torch.utils.checkpoint import checkpoint
 
 #: Labelled positions projected at once; bounds the logits held in memory to TOKEN_CHUNK × vocabulary floats.
 TOKEN_CHUNK = 1024
+#: Below this many logits (positions × vocabulary) they are kept for backward instead of recomputed: 32 M floats.
+RECOMPUTE_ABOVE = 1 << 25
 _UNSUPPORTED_CONFIG = ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier",
                        "logits_scaling", "output_router_logits")
 
@@ -84,11 +86,12 @@ def add_labelled_lm_head(model: Any, temperature: float = 1.0) -> bool:
         hidden = hidden_states.to(weight.device)[mask]
         targets = labels.to(weight.device)[mask]
         needs_grad = torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad)
+        recompute = needs_grad and hidden.size(0) * weight.size(0) > RECOMPUTE_ABOVE
         parts = []
         for start in range(0, max(1, hidden.size(0)), TOKEN_CHUNK):
             stop = start + TOKEN_CHUNK
             chunk = (hidden[start:stop], weight, bias, targets[start:stop], inv_temperature)
-            parts.append(checkpoint(_score, *chunk, use_reentrant=False) if needs_grad else _score(*chunk))
+            parts.append(checkpoint(_score, *chunk, use_reentrant=False) if recompute else _score(*chunk))
         log_probs, entropy, is_top1 = (torch.cat(column) for column in zip(*parts))
         # masked_scatter keeps the loss connected to the model even when no position is labelled
         log_probs = log_probs.new_zeros(mask.shape).masked_scatter(mask, log_probs)
@@ -102,4 +105,4 @@ def add_labelled_lm_head(model: Any, temperature: float = 1.0) -> bool:
     return True
 
 
-__all__ = ["add_labelled_lm_head", "TOKEN_CHUNK"]
+__all__ = ["add_labelled_lm_head", "TOKEN_CHUNK", "RECOMPUTE_ABOVE"]
