@@ -147,7 +147,7 @@ def run_bare(rows, steps: int, warmup: int, batch_size: int, head: str = "model"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a few steps on the tiny model (seconds)")
-    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--steps", type=int, default=80)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--clips", type=int, default=32)

@@ -146,3 +146,21 @@ def test_bf16_autocast_stage3_trains_with_finite_falling_loss(tmp_path):
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     assert len(losses) == 6 and all(np.isfinite(losses))
     assert losses[-1] < losses[0]
+
+
+def test_flops_estimate_matches_trainers_and_counts_parameters_once(tmp_path, monkeypatch):
+    from test_train_tasks import make_uas_dataset
+    from uas_audio.trainers import tasks as T
+    from uas_audio.trainers.stage_config import load_recipe
+    from uas_audio.trainers.train import build_trainer
+
+    recipe = load_recipe(3, output_dir=str(tmp_path), max_steps=1, report_to="none")
+    trainer = build_trainer(recipe, tiny_model(), tiny_processor(), T.asr_rows(make_uas_dataset(1)))
+    inputs = {"input_ids": torch.ones(2, 7, dtype=torch.long)}
+    expected = 6 * 14 * trainer.model.num_parameters(exclude_embeddings=True)
+    counts = []
+    real = trainer.model.num_parameters
+    monkeypatch.setattr(trainer.model, "num_parameters", lambda **kw: counts.append(1) or real(**kw))
+    assert [trainer.floating_point_ops(inputs) for _ in range(3)] == [expected] * 3
+    assert len(counts) == 1
+    assert trainer.floating_point_ops({"labels": inputs["input_ids"]}) == 0
