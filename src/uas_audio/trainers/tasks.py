@@ -127,16 +127,21 @@ def asr_rows(ds, encode: Callable[[np.ndarray], Sequence[int]] | None = None, sa
     return _rows_to_dataset(rows)
 
 
-def uas_rows(ds):
-    """Holistic rows: audio + holistic prompt → the compact UAS JSON of the record."""
+def _record_rows(ds, task: str, suffix: str, prompt: str, target: Callable[[Mapping[str, Any]], str]):
+    """Rows of accepted records: the clip + ``prompt`` → ``target(uas)``, ids ``<clip id>/<suffix>``."""
     ds = _accepted(ds)
-    _require(ds, ["id", "audio", "uas"], UAS_JSON)
+    _require(ds, ["id", "audio", "uas"], task)
     rows = []
     for row in ds:
-        user = [_audio_part(row["audio"], f"row {row['id']}"), _text(HOLISTIC_PROMPT)]
-        rows.append({"id": f"{row['id']}/uas", "task": UAS_JSON,
-                     "messages": _conversation(user, compact_uas_json(row["uas"]))})
+        user = [_audio_part(row["audio"], f"row {row['id']}"), _text(prompt)]
+        rows.append({"id": f"{row['id']}/{suffix}", "task": task,
+                     "messages": _conversation(user, target(row["uas"]))})
     return _rows_to_dataset(rows)
+
+
+def uas_rows(ds):
+    """Holistic rows: audio + holistic prompt → the compact UAS JSON of the record."""
+    return _record_rows(ds, UAS_JSON, "uas", HOLISTIC_PROMPT, compact_uas_json)
 
 
 def caption_text(uas: Mapping[str, Any]) -> str:
@@ -164,14 +169,7 @@ def _article(words: str) -> str:
 
 def caption_rows(ds):
     """Caption rows (ablation): audio + caption prompt → ``caption_text(uas)``."""
-    ds = _accepted(ds)
-    _require(ds, ["id", "audio", "uas"], CAPTION)
-    rows = []
-    for row in ds:
-        user = [_audio_part(row["audio"], f"row {row['id']}"), _text(CAPTION_PROMPT)]
-        rows.append({"id": f"{row['id']}/caption", "task": CAPTION,
-                     "messages": _conversation(user, caption_text(row["uas"]))})
-    return _rows_to_dataset(rows)
+    return _record_rows(ds, CAPTION, "caption", CAPTION_PROMPT, caption_text)
 
 
 def speech_target(codes: Sequence[int]) -> str:
