@@ -18,17 +18,13 @@ from huggingface_hub import CommitOperationAdd, HfApi
 import uas_audio
 from uas_audio.hub_cards import StagingError, check_model_folder, commit_operations, push_folder, stage_model
 from uas_audio.modeling import UASAudioForConditionalGeneration
+from without_package import WITHOUT_UAS_AUDIO
 
 REPO_ID = "someone/uas-tiny"
 
 # Runs in a fresh interpreter where importing uas_audio fails: executes the card's snippets against the folder.
-_RUN_SNIPPETS = textwrap.dedent("""
-    import importlib.abc, json, sys
-    class _NoPackage(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name == "uas_audio" or name.startswith("uas_audio."):
-                raise ModuleNotFoundError(f"No module named {name!r}")
-    sys.meta_path.insert(0, _NoPackage())
+_RUN_SNIPPETS = WITHOUT_UAS_AUDIO + textwrap.dedent("""
+    import json, sys
     import torch
     torch.set_num_threads(1)
     for snippet in json.loads(sys.argv[1]):

@@ -15,18 +15,14 @@ from transformers import pipeline
 
 import uas_audio
 from uas_audio.pipelines.export import flat_module_name
+from without_package import WITHOUT_UAS_AUDIO
 
 LIMITS = {"transcription": 8, "accent": 4, "prosody": 4, "timbre": 4, "description": 8, "label": 4,
           "characteristic": 4, "max_events": 1}
 
 # Runs in a fresh interpreter: any import of uas_audio fails, as where the package is not installed.
-_LOAD_WITHOUT_PACKAGE = textwrap.dedent("""
-    import importlib.abc, json, sys
-    class _NoPackage(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name == "uas_audio" or name.startswith("uas_audio."):
-                raise ModuleNotFoundError(f"No module named {name!r}")
-    sys.meta_path.insert(0, _NoPackage())
+_LOAD_WITHOUT_PACKAGE = WITHOUT_UAS_AUDIO + textwrap.dedent("""
+    import json, sys
     import numpy as np, torch
     torch.set_num_threads(1)
     from transformers import pipeline
