@@ -48,6 +48,12 @@ def _score(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     return log_probs, entropy, is_top1
 
 
+def _unpack(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-position values back to the mask's (batch, positions) shape, zero where unlabelled. ``masked_scatter``
+    keeps the loss connected to the model even when no position is labelled."""
+    return values.new_zeros(mask.shape).masked_scatter(mask, values)
+
+
 def _supported(model: Any) -> bool:
     text_config = model.config.get_text_config()
     return not any(getattr(text_config, name, None) for name in _UNSUPPORTED_CONFIG)
@@ -69,8 +75,11 @@ def add_labelled_lm_head(model: Any, temperature: float = 1.0) -> bool:
     @functools.wraps(type(model).forward)
     def forward(self, *args, fused_lm_head=False, labels=None, shift_labels=None, num_items_in_batch=None,
                 **kwargs):
-        device = next(self.parameters()).device
-        if not fused_lm_head or device.type == "cuda":
+        if fused_lm_head:
+            lm_head = self.get_output_embeddings()
+            # read once: a layer may build its weight on access (stage 1's split old/new rows concatenate them)
+            weight, bias = lm_head.weight, lm_head.bias
+        if not fused_lm_head or weight.device.type == "cuda":
             return previous_forward(*args, fused_lm_head=fused_lm_head, labels=labels, shift_labels=shift_labels,
                                     num_items_in_batch=num_items_in_batch, **kwargs)
         kwargs["use_cache"] = False
@@ -79,9 +88,6 @@ def add_labelled_lm_head(model: Any, temperature: float = 1.0) -> bool:
             hidden_states, labels = hidden_states[:, :-1], labels[:, 1:]
         else:
             labels = shift_labels
-        lm_head = self.get_output_embeddings()
-        # read once: a layer may build its weight on access (stage 1's split old/new rows concatenate them)
-        weight, bias = lm_head.weight, lm_head.bias
         mask = labels.to(weight.device) != -100
         hidden = hidden_states.to(weight.device)[mask]
         targets = labels.to(weight.device)[mask]
@@ -92,11 +98,7 @@ def add_labelled_lm_head(model: Any, temperature: float = 1.0) -> bool:
             stop = start + TOKEN_CHUNK
             chunk = (hidden[start:stop], weight, bias, targets[start:stop], inv_temperature)
             parts.append(checkpoint(_score, *chunk, use_reentrant=False) if recompute else _score(*chunk))
-        log_probs, entropy, is_top1 = (torch.cat(column) for column in zip(*parts))
-        # masked_scatter keeps the loss connected to the model even when no position is labelled
-        log_probs = log_probs.new_zeros(mask.shape).masked_scatter(mask, log_probs)
-        entropy = entropy.new_zeros(mask.shape).masked_scatter(mask, entropy)
-        is_top1 = is_top1.new_zeros(mask.shape).masked_scatter(mask, is_top1)
+        log_probs, entropy, is_top1 = (_unpack(torch.cat(column), mask) for column in zip(*parts))
         denominator = mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch
         return FusedCausalLMOutput(loss=-log_probs.sum() / denominator, log_probs=log_probs, entropy=entropy,
                                    is_top1=is_top1, label_mask=mask)
