@@ -29,6 +29,10 @@ from transformers.utils import can_return_tuple
 
 from .configuration_uas_audio import UASAudioConfig, UASAudioEncoderConfig
 
+# transformers 5.24 renamed the KV cache from ``past_key_values`` to ``cache``, both as a forward argument (what
+# ``generate`` passes) and as an output field; 5.23 knows only the old name. The installed version's name, read once:
+CACHE_NAME = "cache" if "cache" in BaseModelOutputWithPast.__dataclass_fields__ else "past_key_values"
+
 def audio_code_token(index: int) -> str:
     """The vocabulary entry of speech code ``index`` (as ``uas_audio.processing.audio_code_token``; repeated here
     so ``add_audio_codes`` also works as remote code)."""
@@ -160,7 +164,7 @@ class UASAudioPreTrainedModel(PreTrainedModel):
     input_modalities = ("audio", "text")
     supports_gradient_checkpointing = True
     _no_split_modules = ["UASAudioEncoderLayer"]
-    _skip_keys_device_placement = ["past_key_values"]
+    _skip_keys_device_placement = [CACHE_NAME]
     _supports_flash_attn = True
     _supports_sdpa = True
     _supports_flex_attn = True
@@ -474,11 +478,14 @@ class UASAudioModel(UASAudioPreTrainedModel):
         input_features: torch.Tensor | None = None,
         input_features_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
+        past_key_values: Cache | None = None,
         **kwargs,
     ) -> UASAudioModelOutputWithPast:
+        """``cache`` is the KV cache (``past_key_values`` is its pre-5.24 name, still what older ``generate`` passes)."""
+        cache = cache if cache is not None else past_key_values
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("UASAudioModel: pass exactly one of input_ids or inputs_embeds")
         if inputs_embeds is None:
@@ -498,7 +505,7 @@ class UASAudioModel(UASAudioPreTrainedModel):
             inputs_embeds = inputs_embeds.masked_scatter(
                 placeholders[..., None].to(inputs_embeds.device), audio_embeds.to(inputs_embeds)
             )
-        elif input_ids is not None and self._is_prefill(past_key_values) and self.config.audio_token_id is not None:
+        elif input_ids is not None and self._is_prefill(cache) and self.config.audio_token_id is not None:
             num_placeholders = int((input_ids == self.config.audio_token_id).sum())
             if num_placeholders:
                 raise ValueError(
@@ -509,22 +516,22 @@ class UASAudioModel(UASAudioPreTrainedModel):
         outputs = self.language_model(
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
+            **{CACHE_NAME: cache},
             **kwargs,
         )
         return UASAudioModelOutputWithPast(
             last_hidden_state=outputs.last_hidden_state,
-            past_key_values=outputs.past_key_values,
+            **{CACHE_NAME: getattr(outputs, CACHE_NAME)},
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
             audio_hidden_states=audio_embeds,
         )
 
     @staticmethod
-    def _is_prefill(past_key_values: Cache | None) -> bool:
-        return past_key_values is None or past_key_values.get_seq_length() == 0
+    def _is_prefill(cache: Cache | None) -> bool:
+        return cache is None or cache.get_seq_length() == 0
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -574,21 +581,23 @@ class UASAudioForConditionalGeneration(UASAudioPreTrainedModel, GenerationMixin)
         input_features: torch.Tensor | None = None,
         input_features_mask: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
+        past_key_values: Cache | None = None,
         **kwargs,
     ) -> CausalLMOutputWithPast:
-        """Logits ``(B, L, vocab)`` and, with ``labels`` ``(B, L)``, the shifted causal-LM loss (-100 ignored)."""
+        """Logits ``(B, L, vocab)`` and, with ``labels`` ``(B, L)``, the shifted causal-LM loss (-100 ignored).
+        ``cache`` is the KV cache (``past_key_values``: its pre-5.24 name)."""
         outputs = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
             input_features=input_features,
             input_features_mask=input_features_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=cache if cache is not None else past_key_values,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             **kwargs,
@@ -602,7 +611,7 @@ class UASAudioForConditionalGeneration(UASAudioPreTrainedModel, GenerationMixin)
         return CausalLMOutputWithPast(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
+            **{CACHE_NAME: getattr(outputs, CACHE_NAME)},
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )
