@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: quickstart test test-all bench install install-dev
+.PHONY: quickstart test test-min test-all bench install install-dev
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,18 @@ quickstart: install
 
 test: install-dev
 	$(BIN)/python -m pytest -q -m "not slow and not gpu"
+
+# The same suite on the lowest releases pyproject admits (ci/lowest-versions.txt), in a venv of its own.
+MIN_VENV := .venv-min
+$(MIN_VENV)/.installed: pyproject.toml ci/lowest-versions.txt
+	$(PY) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/pip install -q --upgrade pip
+	$(MIN_VENV)/bin/pip install -q torch==2.13.0
+	$(MIN_VENV)/bin/pip install -q -e ".[dev,review]" -c ci/lowest-versions.txt
+	touch $@
+
+test-min: $(MIN_VENV)/.installed
+	$(MIN_VENV)/bin/python -m pytest -q -m "not slow and not gpu"
 
 test-all: install-dev
 	$(BIN)/python -m pytest -q

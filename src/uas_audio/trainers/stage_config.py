@@ -63,6 +63,14 @@ class _StageFields:
     lora_r: int = field(default=16, metadata={"help": "LoRA rank with --lora."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha with --lora."})
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout with --lora."})
+    # TRL turns checkpointing on through `gradient_checkpointing`, a name transformers >= 5.23 deprecates
+    # (a FutureWarning on every config): the same default, under the current name.
+    activation_checkpointing: bool | None = field(
+        default=True, metadata={"help": "Recompute activations in backward to save memory (TRL's default)."}
+    )
+    gradient_checkpointing: bool | None = field(
+        default=None, metadata={"help": "Deprecated alias of activation_checkpointing (transformers)."}
+    )
 
 
 def _common_post_init(config) -> None:
