@@ -23,7 +23,12 @@ from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast, ModelOutput
+from transformers.modeling_outputs import (
+    BaseModelOutputWithPast,
+    CausalLMOutputWithPast,
+    ModelOutput,
+    MoeCausalLMOutputWithPast,
+)
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, slice_logits_to_keep
 from transformers.utils import can_return_tuple
 
@@ -421,6 +426,7 @@ class UASAudioModelOutputWithPast(BaseModelOutputWithPast):
     ``(num_audio_tokens, d_text)`` that replaced the placeholders (prefill only)."""
 
     audio_hidden_states: torch.Tensor | None = None
+    router_logits: tuple[torch.Tensor, ...] | None = None
 
 
 class UASAudioModel(UASAudioPreTrainedModel):
@@ -527,6 +533,7 @@ class UASAudioModel(UASAudioPreTrainedModel):
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
             audio_hidden_states=audio_embeds,
+            router_logits=getattr(outputs, "router_logits", None),  # MoE LMs asked for output_router_logits
         )
 
     @staticmethod
@@ -537,6 +544,39 @@ class UASAudioModel(UASAudioPreTrainedModel):
 # ---------------------------------------------------------------------------------------------------------------
 # Causal LM
 # ---------------------------------------------------------------------------------------------------------------
+
+
+def _logit_scale(text_config) -> float | None:
+    """The factor some LMs apply to their head's logits (the language model's own forward does it after its head):
+    Cohere's ``logit_scale``, Granite's and MiniCPM3's ``1 / logits_scaling`` (HyperCLOVA X multiplies by it),
+    Falcon-H1's ``lm_head_multiplier``. None for LMs that use their logits as they come."""
+    for name in ("logit_scale", "output_multiplier", "lm_head_multiplier"):
+        if getattr(text_config, name, None) is not None:
+            return float(getattr(text_config, name))
+    scaling = getattr(text_config, "logits_scaling", None)
+    if scaling is not None:
+        return float(scaling) if text_config.model_type == "hyperclovax" else 1.0 / float(scaling)
+    return None
+
+
+def lm_logits(hidden_states: torch.Tensor, lm_head: nn.Module, text_config) -> torch.Tensor:
+    """Logits as the source language model computes them: its head, then its scale and Gemma's final soft-cap."""
+    logits = lm_head(hidden_states)
+    scale = _logit_scale(text_config)
+    if scale is not None and scale != 1.0:
+        logits = logits * scale
+    cap = getattr(text_config, "final_logit_softcapping", None)
+    if cap is not None:
+        logits = torch.tanh(logits / cap) * cap
+    return logits
+
+
+def _router_balance_loss(router_logits, text_config, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """The load-balancing loss MoE LMs (Mixtral, Qwen3-MoE, …) add in training, from the router logits."""
+    from transformers.models.mixtral.modeling_mixtral import load_balancing_loss_func
+
+    num_experts = getattr(text_config, "num_experts", None) or getattr(text_config, "num_local_experts")
+    return load_balancing_loss_func(router_logits, num_experts, text_config.num_experts_per_tok, attention_mask)
 
 
 class UASAudioForConditionalGeneration(UASAudioPreTrainedModel, GenerationMixin):
@@ -602,19 +642,24 @@ class UASAudioForConditionalGeneration(UASAudioPreTrainedModel, GenerationMixin)
             use_cache=use_cache,
             **kwargs,
         )
-        logits = self.lm_head(slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep))
+        text_config = self.config.get_text_config()
+        logits = lm_logits(slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep), self.lm_head, text_config)
         loss = None
         if labels is not None:
-            loss = self.loss_function(
-                logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs
-            )
-        return CausalLMOutputWithPast(
-            loss=loss,
-            logits=logits,
-            **{CACHE_NAME: getattr(outputs, CACHE_NAME)},
-            hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions,
-        )
+            loss = self.loss_function(logits=logits, labels=labels, vocab_size=text_config.vocab_size, **kwargs)
+        fields = {
+            "loss": loss,
+            "logits": logits,
+            CACHE_NAME: getattr(outputs, CACHE_NAME),
+            "hidden_states": outputs.hidden_states,
+            "attentions": outputs.attentions,
+        }
+        if outputs.router_logits is None:
+            return CausalLMOutputWithPast(**fields)
+        aux_loss = _router_balance_loss(outputs.router_logits, text_config, attention_mask)
+        if loss is not None:
+            fields["loss"] = loss + text_config.router_aux_loss_coef * aux_loss.to(loss.device)
+        return MoeCausalLMOutputWithPast(**fields, aux_loss=aux_loss, router_logits=outputs.router_logits)
 
     def prepare_inputs_for_generation(self, *args, is_first_iteration: bool | None = False, **kwargs):
         """Audio features enter the prefill forward only; later steps read the audio from the KV cache."""
