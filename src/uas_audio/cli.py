@@ -134,6 +134,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--review-report", help="the human-verification report JSON (dataset card)")
     p.set_defaults(func=_push)
 
+    # --- merge ---------------------------------------------------------------------------------------
+    p = sub.add_parser("merge", help="merge the LoRA adapters of a `train --lora` output into a plain model")
+    p.add_argument("dir", help="a `train --lora` output folder (adapter_config.json)")
+    p.add_argument("out", help="folder for the merged model and its processor (safetensors)")
+    p.set_defaults(func=_merge)
+
     return parser
 
 
@@ -299,6 +305,22 @@ def _push(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"uas-audio push: error: {err}", file=sys.stderr)
         return 2
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from .trainers.lora import is_lora_folder, merge_lora_folder
+
+    if not is_lora_folder(args.dir):
+        print(f"uas-audio merge: error: {args.dir}: no adapter_config.json (not a `train --lora` output)",
+              file=sys.stderr)
+        return 2
+    try:
+        out = merge_lora_folder(args.dir, args.out)
+    except (FileNotFoundError, OSError, ValueError) as err:
+        print(f"uas-audio merge: error: {err}", file=sys.stderr)
+        return 2
+    print(f"merged model written to {out}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

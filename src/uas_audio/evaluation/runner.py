@@ -227,7 +227,10 @@ def is_uas_audio_model(model: str | Path) -> bool:
     import transformers
 
     import uas_audio  # noqa: F401  (registers the UAS-Audio config with AutoConfig)
+    from uas_audio.trainers.lora import is_lora_folder, lora_base
 
+    if is_lora_folder(model):  # a `train --lora` output: the model type is its base's
+        model = lora_base(model)
     return getattr(transformers.AutoConfig.from_pretrained(str(model)), "model_type", "") == "uas_audio"
 
 

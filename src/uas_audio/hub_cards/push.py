@@ -66,6 +66,11 @@ def stage_model_dir(model_dir: str | Path, out_dir: str | Path, *, repo_id: str,
     from ..processing import UASAudioProcessor
 
     model_dir = Path(model_dir)
+    from ..trainers.lora import is_lora_folder, load_lora_folder
+
+    if is_lora_folder(model_dir):  # a `train --lora` output is published merged: a plain model, no PEFT needed
+        model, processor = load_lora_folder(model_dir, merge=True)
+        return stage_model(model, processor, out_dir, repo_id=repo_id, **card_kwargs)
     if not (model_dir / "config.json").is_file():
         raise StagingError(f"{model_dir}: not a saved model (no config.json)")
     try:

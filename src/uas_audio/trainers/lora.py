@@ -71,5 +71,70 @@ def merge_lora(peft_model):
     return peft_model.merge_and_unload()
 
 
+# --- LoRA output folders --------------------------------------------------------------------------------------
+# `train --lora` writes the adapters beside the processor. When the base model cannot be found again from its
+# name (the embedded tiny default, or a base whose vocabulary training extended with audio codes), the base is
+# saved in the same folder: transformers then loads such a folder as "a local model with an embedded adapter",
+# so `pipeline("audio-to-uas", model=folder)` and `from_pretrained(folder)` both work.
+
+_WEIGHT_FILES = ("config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json")
+
+
+def is_lora_folder(path: str | Path) -> bool:
+    """Whether ``path`` is a folder of LoRA adapters (``adapter_config.json``), with or without its base."""
+    return (Path(path) / "adapter_config.json").is_file()
+
+
+def lora_base(path: str | Path) -> str:
+    """Where the base model of the adapters in ``path`` lives: the folder itself when it embeds the base,
+    else the adapter config's ``base_model_name_or_path``."""
+    import json
+
+    path = Path(path)
+    if (path / "config.json").is_file():
+        return str(path)
+    base = json.loads((path / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    if not base:
+        raise FileNotFoundError(f"{path}: LoRA adapters without their base model (no config.json here and no "
+                                "base_model_name_or_path in adapter_config.json)")
+    return base
+
+
+def load_lora_folder(path: str | Path, merge: bool = True):
+    """``(model, processor)`` from a ``train --lora`` output: the base with the adapters loaded, merged into a plain
+    ``UASAudioForConditionalGeneration`` unless ``merge=False`` (then a ``PeftModel``)."""
+    import tempfile
+
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoProcessor
+
+    path = Path(path)
+    base = lora_base(path)
+    with tempfile.TemporaryDirectory() as scratch:
+        if base == str(path):
+            # the base's files without the adapters beside them (transformers would attach them on load)
+            for name in _WEIGHT_FILES + tuple(p.name for p in path.glob("model-*.safetensors")):
+                if (path / name).is_file():
+                    (Path(scratch) / name).symlink_to((path / name).resolve())
+            base = scratch
+        model = AutoModelForCausalLM.from_pretrained(base)
+        model = PeftModel.from_pretrained(model, path)
+        if merge:
+            model = merge_lora(model)
+    processor_dir = path if (path / "processor_config.json").is_file() else Path(lora_base(path))
+    processor = AutoProcessor.from_pretrained(processor_dir)
+    return model.eval(), processor
+
+
+def merge_lora_folder(path: str | Path, out: str | Path) -> Path:
+    """Merge the adapters of a ``train --lora`` output into its base and save a plain model + processor at ``out``
+    (safetensors), loadable anywhere without PEFT."""
+    model, processor = load_lora_folder(path, merge=True)
+    out = Path(out)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return out
+
+
 __all__ = ["LLM_PROJECTIONS", "LLM_PROJECTION_REGEX", "lora_config", "apply_lora", "save_lora", "load_lora",
-           "merge_lora"]
+           "merge_lora", "is_lora_folder", "lora_base", "load_lora_folder", "merge_lora_folder"]

@@ -135,7 +135,11 @@ def load_model_and_processor(model_dir: str | Path | None = None):
 
     import uas_audio  # noqa: F401  (registers the Auto classes)
 
+    from .lora import is_lora_folder, load_lora_folder
+
     path = Path(model_dir)
+    if is_lora_folder(path):  # a `train --lora` output: its base with the adapters merged in
+        return load_lora_folder(path, merge=True)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path}: no config.json (not a saved model directory)")
     return AutoModelForCausalLM.from_pretrained(path), AutoProcessor.from_pretrained(path)
@@ -222,7 +226,10 @@ def train(
     if report_to is not None:
         values["report_to"] = report_to
     recipe = load_recipe(stage, config, **values)
+    from .lora import is_lora_folder
+
     net, processor = load_model_and_processor(model)
+    base_vocab = net.config.get_text_config().vocab_size
 
     if train_dataset is None:
         found = load_training_data(data)
@@ -237,6 +244,13 @@ def train(
     if stage == 1:
         ensure_audio_codes(net, processor, recipe.num_audio_codes, seed=recipe.seed)
 
+    if lora and (model is None or is_lora_folder(model) or net.config.get_text_config().vocab_size != base_vocab):
+        # The adapters' base cannot be found again by name (the embedded default, a merged LoRA output, or a
+        # vocabulary extended here): keep it in the output folder, where transformers finds it with the adapters.
+        from accelerate import PartialState
+
+        if PartialState().is_main_process:
+            net.save_pretrained(recipe.output_dir)
     trainer = build_trainer(recipe, net, processor, train_dataset, lora=lora, callbacks=callbacks)
     checkpoint = None
     if resume:
