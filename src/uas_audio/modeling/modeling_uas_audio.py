@@ -175,6 +175,20 @@ class UASAudioPreTrainedModel(PreTrainedModel):
     _supports_flex_attn = True
     _supports_attention_backend = True
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, use_safetensors: bool | None = True, **kwargs):
+        """transformers' ``from_pretrained`` with safetensors required by default: unpickling ``pytorch_model.bin``
+        can run arbitrary code, so weights in that form load only with an explicit ``use_safetensors=False``."""
+        if use_safetensors and pretrained_model_name_or_path is not None:
+            folder = Path(pretrained_model_name_or_path) / kwargs.get("subfolder", "")
+            if folder.is_dir() and not any(folder.glob("*.safetensors")) and any(folder.glob("pytorch_model*.bin")):
+                raise OSError(
+                    f"{folder}: holds only pickled PyTorch weights (pytorch_model*.bin) and uas-audio loads "
+                    "safetensors only, since unpickling can run arbitrary code. If you trust the file, load it once "
+                    "with from_pretrained(..., use_safetensors=False) and save_pretrained() it as safetensors."
+                )
+        return super().from_pretrained(pretrained_model_name_or_path, *args, use_safetensors=use_safetensors, **kwargs)
+
     @torch.no_grad()
     def _init_weights(self, module):
         super()._init_weights(module)
@@ -788,7 +802,7 @@ class UASAudioForConditionalGeneration(UASAudioPreTrainedModel, GenerationMixin)
             raise ImportError("from_components needs the uas_audio package (pip install uas-audio)") from error
         from transformers import AutoTokenizer
 
-        lm = AutoModelForCausalLM.from_pretrained(language_model, dtype=dtype)
+        lm = AutoModelForCausalLM.from_pretrained(language_model, dtype=dtype, use_safetensors=True)
         encoder = UASAudioEncoder.from_whisper(audio_encoder, dtype=lm.dtype)
         if tokenizer is None:
             tokenizer = AutoTokenizer.from_pretrained(language_model)
