@@ -76,6 +76,10 @@ class _StageFields:
 def _common_post_init(config) -> None:
     if config.bf16 is None and not config.fp16:
         config.bf16 = _bf16_default()
+    import torch
+
+    if not torch.cuda.is_available():
+        config.dataloader_pin_memory = False  # pinning needs an accelerator (a warning per run otherwise)
     if config.trainable not in set(TRAINABLE.values()):
         raise ValueError(f"stage {config.stage}: trainable must be one of {sorted(set(TRAINABLE.values()))}, "
                          f"got {config.trainable!r}")
