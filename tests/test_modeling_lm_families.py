@@ -76,7 +76,14 @@ def whisper_dir(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module", params=sorted(FAMILIES))
+#: in the default run: one of each kind of difference (plain, soft-capped without sdpa, divided, multiplied, MoE,
+#: a non-Llama layout); the rest of the matrix runs with the slow tests (`make test-all`)
+DEFAULT_RUN = {"qwen2", "gemma2", "granite", "cohere", "mixtral", "gpt2"}
+
+
+@pytest.fixture(scope="module", params=[
+    pytest.param(name, marks=() if name in DEFAULT_RUN else pytest.mark.slow) for name in sorted(FAMILIES)
+])
 def family(request, tmp_path_factory, whisper_dir):
     """(name, source LM in eval mode, composite in eval mode, size of the LM's own vocabulary)."""
     name = request.param
