@@ -6,12 +6,12 @@ is named in the package's copyright/credits file, desktop and chat sound themes,
 
 Split (fixed by source, never by clip, so a speaker is in one part only):
 
-- ``dev``: what thresholds may be chosen on (Allison Smith en-US and es-MX, June Wallack fr-CA, CMU ARCTIC slt,
-  the ALSA channel voice, the freedesktop and Psi+ sound themes, three music-on-hold pieces);
-- ``heldout``: never looked at while choosing (Carlo Flora it-IT, the Russian IVR voice, Armelle Desjardins,
-  July E. Jimenez, Paola Dal Zot, CMU ARCTIC awb, the Oxygen and Deepin sound themes, two music pieces).
-  Carlo Flora is the only male voice among the prompt packages, so the dev part has no male prompt voice:
-  the gender rule is not tuned on a man of this set at all (see docs/annotation.md).
+- ``dev``: what thresholds may be chosen on (Allison Smith en-US and es-MX, June Wallack fr-CA, Carlo Flora it-IT,
+  CMU ARCTIC slt, the ALSA channel voice, the freedesktop and Psi+ sound themes, three music-on-hold pieces);
+- ``heldout``: never looked at while choosing (the Russian IVR voice, Armelle Desjardins, July E. Jimenez,
+  Paola Dal Zot, CMU ARCTIC awb, the Oxygen and Deepin sound themes, two music pieces).
+  Carlo Flora is the only male voice among the prompt packages: 24 other prompts of his are held out too
+  (other recordings, same speaker), so the held-out men are him and one ARCTIC sentence of awb.
 
 Use::
 
@@ -96,6 +96,8 @@ class PromptVoice:
     licence: str
     basis: str
     english_words: bool = False
+    #: Also take as many other prompts of this voice into the held-out part (the one male prompt voice).
+    heldout_prompts: bool = False
 
 
 PROMPT_VOICES = [
@@ -105,8 +107,9 @@ PROMPT_VOICES = [
                 "CC-BY-SA-3.0", "copyright file: 'Recorded by: Allison Smith'; folder es_MX_f_Allison"),
     PromptVoice("asterisk-core-sounds-fr-gsm", "fr_CA_f_June", "June Wallack", "Female", "fr-CA", "dev",
                 "CC-BY-SA-3.0", "copyright file (fr-*): 'Recorded by: June Wallack'; folder fr_CA_f_June"),
-    PromptVoice("asterisk-core-sounds-it-gsm", "it_IT_m_Carlo", "Carlo Flora", "Male", "it-IT", "heldout",
-                "CC-BY-3.0", "copyright file (it-*): 'Recorded by: Carlo Flora'; folder it_IT_m_Carlo"),
+    PromptVoice("asterisk-core-sounds-it-gsm", "it_IT_m_Carlo", "Carlo Flora", "Male", "it-IT", "dev",
+                "CC-BY-3.0", "copyright file (it-*): 'Recorded by: Carlo Flora'; folder it_IT_m_Carlo",
+                heldout_prompts=True),
     PromptVoice("asterisk-core-sounds-ru-gsm", "ru_RU_f_IvrvoiceRU", "ivrvoice.ru voice (provided by Maxim Topal)",
                 "Female", "ru-RU", "heldout", "CC-BY-3.0",
                 "copyright file (ru-*): 'Provided by: Maxim Topal, ivrvoice.ru'; folder ru_RU_f_IvrvoiceRU (f = female voice)"),
@@ -271,9 +274,16 @@ def build(out: str | Path | None = None, *, verbose: bool = False) -> Path:
             seconds = f.stat().st_size / 1650.0  # GSM 6.10: 33 bytes per 20 ms
             if 1.0 <= seconds <= 8.0:
                 prompts.append(f)
-        for f in _evenly(prompts, PROMPTS_PER_VOICE):
+        chosen = _evenly(prompts, PROMPTS_PER_VOICE)
+        for f in chosen:
             add(f, Clip(f"{voice.folder}-{f.stem}", "", voice.split, voice.package, "speech", True, voice.gender,
                         "Adult", voice.language, voice.speaker, None, [], voice.basis, voice.licence))
+        if voice.heldout_prompts:
+            others = [f for f in prompts if f not in chosen]
+            for f in _evenly(others, PROMPTS_PER_VOICE):
+                add(f, Clip(f"{voice.folder}-{f.stem}", "", "heldout", voice.package, "speech", True, voice.gender,
+                            "Adult", voice.language, voice.speaker, None, [],
+                            voice.basis + "; other recordings of a dev speaker", voice.licence))
         if voice.english_words:
             words = [(root / "digits" / f"{k}.gsm", w) for k, w in _DIGIT_WORDS.items() if int(k) <= 10]
             words += [(root / "phonetic" / f"{w}_p.gsm", w) for w in _ICAO]

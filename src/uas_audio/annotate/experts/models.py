@@ -69,7 +69,7 @@ class ASRExpert:
         self._pipe = pipeline("automatic-speech-recognition", model=model, device=device)
 
     def __call__(self, batch: list[Clip]) -> list[Measurements]:
-        missing = [c for c in batch if c.transcript is None]
+        missing = [c for c in batch if c.transcript is None and not c.ground_truth]
         texts: dict[str, str] = {}
         if missing:
             kwargs = {"generate_kwargs": self.generate_kwargs} if self.generate_kwargs else {}
