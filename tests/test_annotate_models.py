@@ -95,7 +95,7 @@ def test_asr_transcripts_feed_the_runner_and_its_integrity_check(ctc_model, tmp_
     ds = datasets.Dataset.from_dict({"id": ["x"], "audio": [{"bytes": buffer.getvalue(), "path": None}]})
     ds = ds.cast_column("audio", datasets.Audio(decode=False))
     config = {"experts": ["pitch", "voice_activity", "speaking_rate",
-                          {"type": "automatic-speech-recognition", "model": ctc_model}]}
+                          {"type": "automatic-speech-recognition", "model": ctc_model}], "min_gender_confidence": 0.0}
     annotate(ds, tmp_path, config, progress=False)
     row = load_annotations(tmp_path)[0]
     assert row["status"] == "accepted"
