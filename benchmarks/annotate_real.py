@@ -199,7 +199,17 @@ def main(argv: list[str] | None = None) -> None:
     items, cpu, audio = _measure(rows, use_silero)
 
     if args.calibrate:
-        counts = event_counts([i for i in items if i["row"]["split"] == "dev"])
+        dev = [i for i in items if i["row"]["split"] == "dev"]
+        print("gender confidence threshold on dev: accuracy on emitted / coverage / male recall")
+        voices = [i for i in dev if i["row"]["speech"] and i["row"]["gender"]]
+        for threshold in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99):
+            kept = [i for i in voices
+                    if (gender_confidence(i["m"], i["record"]["paralinguistics"]["gender"]) or 0) >= threshold]
+            right = sum(i["record"]["paralinguistics"]["gender"] == i["row"]["gender"] for i in kept)
+            men = [i for i in kept if i["row"]["gender"] == "Male"]
+            men_right = sum(i["record"]["paralinguistics"]["gender"] == "Male" for i in men)
+            print(f"  {threshold:.2f}: {_pct(right, len(kept))} / {_pct(len(kept), len(voices))} / {_pct(men_right, len(men))}")
+        counts = event_counts(dev)
         print("EVENT_DEV_COUNTS = {")
         for k, v in counts.items():
             print(f"    {k!r}: {v!r},")

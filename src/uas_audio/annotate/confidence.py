@@ -27,7 +27,7 @@ from typing import Any
 SILERO_MIN_SPEECH_S = 0.2
 SIGNAL_MIN_SPEECH_S = 0.3
 #: Defaults of AnnotateConfig's thresholds (chosen on dev; see docs/annotation.md).
-MIN_GENDER_CONFIDENCE = 0.8
+MIN_GENDER_CONFIDENCE = 0.98
 MIN_EVENT_CONFIDENCE = 0.8
 MIN_ASR_CONFIDENCE = 0.0
 

@@ -77,10 +77,15 @@ def build_expert(spec: str | dict[str, Any]) -> Expert:
         except ImportError as err:
             raise ValueError(f"expert {kind!r} needs the optional wheels of `pip install 'uas-audio[experts]'` "
                              f"({err})") from None
-    if kind in ("audio-classification", "automatic-speech-recognition", "captioner"):
+    if kind in ("audio-classification", "automatic-speech-recognition", "captioner", "zero-shot-audio-classification"):
         if "model" not in kwargs:
             raise ValueError(f"expert {kind!r} needs a 'model' (hub name or local path); got {spec!r}")
-        from .models import ASRExpert, AudioClassificationExpert, CaptionerExpert
+        from .models import ASRExpert, AudioClassificationExpert, CaptionerExpert, ZeroShotAudioClassificationExpert
+
+        if kind == "zero-shot-audio-classification":
+            if "labels" not in kwargs:
+                raise ValueError(f"a zero-shot-audio-classification expert needs 'labels' to choose from; got {spec!r}")
+            return ZeroShotAudioClassificationExpert(**kwargs)
 
         if kind == "audio-classification":
             if "field" not in kwargs:
@@ -90,7 +95,7 @@ def build_expert(spec: str | dict[str, Any]) -> Expert:
         return ASRExpert(**kwargs) if kind == "automatic-speech-recognition" else CaptionerExpert(**kwargs)
     raise ValueError(
         f"unknown expert type {kind!r}; expected one of {', '.join([*SIGNAL_EXPERTS, *EMBEDDED_EXPERTS])}, audio-classification, "
-        "automatic-speech-recognition, captioner"
+        "automatic-speech-recognition, zero-shot-audio-classification, captioner"
     )
 
 
