@@ -92,9 +92,14 @@ def gender_posterior(m: dict[str, Any]) -> dict[str, float] | None:
 
 
 def gender_confidence(m: dict[str, Any], gender: str | None) -> float | None:
-    """The posterior of ``gender`` (None when nothing was measured or no gender was given)."""
+    """The confidence in ``gender``: a configured gender classifier's score when it gave that label, else the
+    posterior under the norms (None when nothing was measured or no gender was given)."""
     if gender not in ("Male", "Female"):
         return None
+    label = m.get("gender_label")
+    if isinstance(label, str):
+        score = float(m.get("gender_score") or 0.0)
+        return round(score if label.strip().lower() == gender.lower() else 1.0 - score, 4)
     post = gender_posterior(m)
     return None if post is None else round(post[gender], 4)
 

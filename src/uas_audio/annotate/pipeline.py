@@ -199,6 +199,10 @@ class BatchAnnotator:
             caption = describe(self.experts, m)
             if speech and cfg.min_gender_confidence > 0:
                 post = gender_posterior(m)
+                if isinstance(m.get("gender_label"), str):  # a classifier's label: its own score is the confidence
+                    best = max(float(m.get("gender_score") or 0.0), 1.0 - float(m.get("gender_score") or 0.0))
+                    post = {"Male": best if str(m["gender_label"]).lower() == "male" else 1.0 - best,
+                            "Female": best if str(m["gender_label"]).lower() == "female" else 1.0 - best}
                 if post is None or max(post.values()) < cfg.min_gender_confidence:
                     uncertain[pos] = post
                     caption += ("; speaker gender uncertain" + (
