@@ -23,6 +23,7 @@ from real_audio_devset import load_manifest  # noqa: E402
 
 from uas_audio.annotate.clip import Clip  # noqa: E402
 from uas_audio.annotate.confidence import (  # noqa: E402
+    MIN_ASR_CONFIDENCE,
     MIN_EVENT_CONFIDENCE,
     MIN_GENDER_CONFIDENCE,
     filter_event_labels,
@@ -164,7 +165,8 @@ def _asr_table(rows: list[dict]) -> tuple[list[str], dict]:
         by_source[(row["speaker"], row["sampling_rate"])].append(
             (row["transcript"], text, conf, time.process_time() - start, len(wave) / 16000))
     norm = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(), jiwer.Strip()])
-    lines = ["| source | recording | clips | words | WER (%) | mean confidence | x real time |", "|---|---|---|---|---|---|---|"]
+    lines = [f"| source | recording | clips | words | WER (%) | kept at confidence >= {MIN_ASR_CONFIDENCE} | WER kept (%) | "
+             "mean confidence | x real time |", "|---|---|---|---|---|---|---|---|---|"]
     results = {}
     for (speaker, rate), got in sorted(by_source.items()):
         refs = [norm(r) for r, *_ in got]
@@ -173,8 +175,10 @@ def _asr_table(rows: list[dict]) -> tuple[list[str], dict]:
         words = sum(len(r.split()) for r in refs)
         kind = "clean read sentence, 16 kHz" if rate >= 16000 else "telephone prompt (GSM, 8 kHz), isolated words"
         audio, cpu = sum(g[4] for g in got), sum(g[3] for g in got)
-        lines.append(f"| {speaker} | {kind} | {len(got)} | {words} | {100 * wer:.1f} | "
-                     f"{sum(g[2] for g in got) / len(got):.2f} | {audio / cpu:.2f} |")
+        kept = [(norm(r), norm(h) or "") for r, h, conf, *_ in got if conf >= MIN_ASR_CONFIDENCE]
+        wer_kept = f"{100 * jiwer.wer([r for r, _ in kept], [h for _, h in kept]):.1f}" if kept else "n/a"
+        lines.append(f"| {speaker} | {kind} | {len(got)} | {words} | {100 * wer:.1f} | {len(kept)} of {len(got)} | "
+                     f"{wer_kept} | {sum(g[2] for g in got) / len(got):.2f} | {audio / cpu:.2f} |")
         results[speaker] = (wer, kind)
     return lines, results
 
@@ -209,6 +213,22 @@ def main(argv: list[str] | None = None) -> None:
             men = [i for i in kept if i["row"]["gender"] == "Male"]
             men_right = sum(i["record"]["paralinguistics"]["gender"] == "Male" for i in men)
             print(f"  {threshold:.2f}: {_pct(right, len(kept))} / {_pct(len(kept), len(voices))} / {_pct(men_right, len(men))}")
+        try:
+            import jiwer
+
+            from uas_audio.annotate.experts.pocketsphinx_asr import PocketsphinxASRExpert
+
+            asr = PocketsphinxASRExpert()
+            english = [i["row"] for i in dev if i["row"]["transcript"] and (i["row"]["language"] or "").startswith("en")]
+            decoded = [(r["transcript"], *asr.transcribe(load_audio(r["path"], sampling_rate=16000))) for r in english]
+            print("ASR confidence threshold on dev: WER of the transcripts kept / clips kept")
+            for threshold in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5):
+                kept = [(ref, hyp) for ref, hyp, conf in decoded if conf >= threshold]
+                norm = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.Strip()])
+                wer = jiwer.wer([norm(r) for r, _ in kept], [norm(h) for _, h in kept]) if kept else float("nan")
+                print(f"  {threshold:.1f}: {100 * wer:.1f} % / {len(kept)} of {len(decoded)}")
+        except ImportError:
+            print("ASR calibration skipped: pocketsphinx not installed")
         counts = event_counts(dev)
         print("EVENT_DEV_COUNTS = {")
         for k, v in counts.items():
