@@ -28,10 +28,19 @@ class PocketsphinxASRExpert:
     def __init__(self, **decoder_options: Any):
         from importlib.metadata import version
 
-        from pocketsphinx import Decoder
+        import pocketsphinx  # noqa: F401  (fail here, at configuration time, when the wheel is missing)
 
         self.model_id, self.revision, self.licence = MODEL_NAME, version("pocketsphinx"), MODEL_LICENCE
-        self._decoder = Decoder(samprate=16000, logfn="/dev/null", **decoder_options)
+        self._options = decoder_options
+        self._decoder_instance = None  # loaded on the first clip without ground truth (about 1 s)
+
+    @property
+    def _decoder(self):
+        if self._decoder_instance is None:
+            from pocketsphinx import Decoder
+
+            self._decoder_instance = Decoder(samprate=16000, logfn="/dev/null", **self._options)
+        return self._decoder_instance
 
     def transcribe(self, waveform: np.ndarray, sampling_rate: int = 16000) -> tuple[str, float]:
         """(text, confidence) for one 16 kHz mono float clip."""
