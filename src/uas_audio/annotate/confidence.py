@@ -28,10 +28,11 @@ SILERO_MIN_SPEECH_S = 0.2
 SIGNAL_MIN_SPEECH_S = 0.3
 #: Defaults of AnnotateConfig's thresholds, each the smallest value at which the dev part meets the target of
 #: its field (``benchmarks/annotate_real.py --calibrate`` prints the sweeps): gender accuracy on emitted >= 92 %
-#: (0.98), ASR word error rate of the kept transcripts <= 30 % (0.2), event labels right >= 80 % (0.8).
+#: (0.98), ASR word error rate of the kept transcripts <= 30 % for every dev source (0.3: at 0.2 the two
+#: telephone words kept are both wrong, hidden by a correct sentence), event labels right >= 80 % (0.8).
 MIN_GENDER_CONFIDENCE = 0.98
 MIN_EVENT_CONFIDENCE = 0.8
-MIN_ASR_CONFIDENCE = 0.2
+MIN_ASR_CONFIDENCE = 0.3
 
 GENDER_NORMS = {  # (centre Hz, natural-log spread) per measurement
     "speech_f0_median_hz": {"Male": (131.0, 0.17), "Female": (220.0, 0.15)},
