@@ -23,7 +23,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-#: Minimum seconds of speech windows for "this clip has speech" (Silero / signal rule), chosen on dev.
+#: Minimum seconds of speech windows for "this clip has speech" (Silero / signal rule): set beforehand, not swept
+#: (a spoken word lasts about 0.2-0.3 s); on the real set no speech clip falls under them.
 SILERO_MIN_SPEECH_S = 0.2
 SIGNAL_MIN_SPEECH_S = 0.3
 #: Defaults of AnnotateConfig's thresholds, each the smallest value at which the dev part meets the target of
