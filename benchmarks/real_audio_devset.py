@@ -173,7 +173,9 @@ ARCTIC = [
 ]
 
 DEB_PACKAGES = sorted({v.package for v in PROMPT_VOICES} | {s[0] for s in SOUND_FILES} | {"asterisk-moh-opsound-gsm"})
-APT_INSTALL = "apt-get install -y --no-install-recommends " + " ".join(DEB_PACKAGES)
+#: What `apt-get install` may bring in advance (psi-plus-sounds is left out: it depends on the Psi+ client; the
+#: script fetches it with `apt-get download`, which needs no dependencies, like any package not installed).
+APT_INSTALL = "apt-get install -y --no-install-recommends " + " ".join(p for p in DEB_PACKAGES if p != "psi-plus-sounds")
 
 
 # --- fetching ------------------------------------------------------------------------------------------------
