@@ -187,3 +187,18 @@ def test_hostile_replies_of_an_http_endpoint_are_row_errors_and_every_row_is_wri
     assert all(r["status"] in ("error", "rejected") and r["reasons"] for r in rows.values())
     assert rows["nestedbody"]["reasons"][0]["code"] == "backend_response"
     assert "RecursionError" in rows["nestedbody"]["reasons"][0]["message"]
+
+
+def test_sounds_whose_labels_abstain_are_not_described_as_a_quiet_recording():
+    from uas_audio.annotate.confidence import filter_event_labels
+    from uas_audio.annotate.synthesize import RuleSynthesizer
+
+    measured = {"event_labels": ["knock"], "event_onsets_s": [0.4], "event_characteristics": ["sharp"],
+                "background_labels": ["music"]}
+    kept = filter_event_labels(measured, speech=False, threshold=0.8)
+    assert kept["event_labels"] == [] and kept["background_labels"] == ["music"]  # music is right 18 of 19 on dev
+    assert kept["events_abstained"] == [["knock", 0.1111]]
+    silent = filter_event_labels({**measured, "background_labels": []}, speech=False, threshold=0.8)
+    record = RuleSynthesizer().record(SynthesisInput("x", None, 2.0, silent))
+    assert record["nonLinguisticEvents"]["discreteEvents"] == []
+    assert record["nonLinguisticEvents"]["description"] == "A recording without speech, with sounds that could not be identified."

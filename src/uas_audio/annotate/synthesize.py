@@ -190,6 +190,9 @@ class RuleSynthesizer:
         discrete = self._discrete(m)
         continuous = [e for e in self._continuous(m) if e["label"].lower() not in {d["label"].lower() for d in discrete}]
         description = self._description(speech, para.get("gender"), discrete, continuous)
+        if m.get("events_abstained") and not (speech or discrete or continuous):
+            # sounds were heard but no label was confident enough to name them: not "a quiet recording"
+            description = "A recording without speech, with sounds that could not be identified."
         return {
             TRANSCRIPTION: item.transcript if speech else None,
             PARALINGUISTICS: para,
