@@ -9,7 +9,6 @@ each window. The clips of a batch run as one ONNX batch, shorter ones padded wit
 
 from __future__ import annotations
 
-from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -26,9 +25,13 @@ MODEL_LICENCE = "MIT"
 
 def silero_model_path() -> str:
     """The ONNX file inside the installed ``silero-vad`` wheel (ImportError when the wheel is missing)."""
-    import silero_vad  # noqa: F401  (only to locate its data; importing it does not load a model)
+    import importlib.util
+    from pathlib import Path
 
-    path = resources.files("silero_vad") / "data" / "silero_vad.onnx"
+    spec = importlib.util.find_spec("silero_vad")  # located, not imported (its __init__ imports torch)
+    if spec is None or spec.origin is None:
+        raise ImportError("the silero-vad wheel is not installed (pip install 'uas-audio[experts]')")
+    path = Path(spec.origin).parent / "data" / "silero_vad.onnx"
     if not path.is_file():
         raise ImportError(f"the silero-vad wheel has no {path}")
     return str(path)
