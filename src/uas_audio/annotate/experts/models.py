@@ -19,6 +19,15 @@ from ..clip import Clip
 from .base import Measurements
 
 
+def _device(device: str | int | None) -> str | int | None:
+    """``None`` means the first GPU when there is one (model experts run batched there), else the CPU."""
+    if device is not None:
+        return device
+    import torch
+
+    return 0 if torch.cuda.is_available() else None
+
+
 def _audio_input(clip: Clip) -> dict[str, Any]:
     return {"array": clip.waveform, "sampling_rate": clip.sampling_rate}
 
@@ -51,10 +60,10 @@ class AudioClassificationExpert(_ModelInfo):
         self.field, self.top_k, self.threshold = field, top_k, threshold
         self.name = name or f"{field}_classifier"
         self.model_id, self.revision, self.licence = model, revision, licence
-        self._pipe = pipeline("audio-classification", model=model, device=device, revision=revision)
+        self._pipe = pipeline("audio-classification", model=model, device=_device(device), revision=revision)
 
     def __call__(self, batch: list[Clip]) -> list[Measurements]:
-        results = self._pipe([_audio_input(c) for c in batch], top_k=self.top_k)
+        results = self._pipe([_audio_input(c) for c in batch], top_k=self.top_k, batch_size=len(batch))
         out = []
         for scores in results:
             best = scores[0] if scores else {"label": None, "score": 0.0}
@@ -87,7 +96,7 @@ class ASRExpert(_ModelInfo):
         self.model_id, self.revision, self.licence = model, revision, licence
         self.generate_kwargs = generate_kwargs or {}
         self.batch_size = batch_size
-        self._pipe = pipeline("automatic-speech-recognition", model=model, device=device, revision=revision)
+        self._pipe = pipeline("automatic-speech-recognition", model=model, device=_device(device), revision=revision)
 
     def __call__(self, batch: list[Clip]) -> list[Measurements]:
         missing = [c for c in batch if c.transcript is None and not c.ground_truth]
@@ -121,7 +130,7 @@ class ZeroShotAudioClassificationExpert(_ModelInfo):
         self.labels, self.field, self.threshold, self.template = labels, field, threshold, hypothesis_template
         self.name = name or f"{field}_zero_shot"
         self.model_id, self.revision, self.licence = model, revision, licence
-        self._pipe = pipeline("zero-shot-audio-classification", model=model, device=device, revision=revision)
+        self._pipe = pipeline("zero-shot-audio-classification", model=model, device=_device(device), revision=revision)
         self._rate = int(self._pipe.feature_extractor.sampling_rate)
 
     def __call__(self, batch: list[Clip]) -> list[Measurements]:
