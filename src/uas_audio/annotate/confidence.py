@@ -3,7 +3,7 @@
 The runner (``pipeline.py``) uses these so that nothing is guessed: speech without a transcript is not
 accepted (``needs_transcript``), a gender below ``min_gender_confidence`` is not kept (``low_confidence``), an
 event label below ``min_event_confidence`` is not emitted. The thresholds and the event table were chosen on
-the *dev* part of the real-audio set (``benchmarks/real_audio_devset.py``: recordings the registries ship,
+the *dev* part of the real-audio set (``benchmarks/datasets/real_audio_devset.py``: recordings the registries ship,
 none made by this project); accuracy on its held-out part is in docs/annotation.md.
 
 - Speech presence: Silero VAD when installed (``vad_speech_s``: seconds of 32 ms windows with probability

