@@ -143,7 +143,8 @@ def test_runs_over_an_iterable_dataset_and_an_audio_folder(tmp_path, reference):
     # no transcript column: a clip heard as speech is never accepted with a null transcription
     for r in rows:
         measured = json.loads(r["measurements"])
-        if measured["speech_present"] and measured.get("asr_transcript"):  # the embedded ASR, when installed
+        confident = (measured.get("asr_confidence") or 0.0) >= AnnotateConfig().min_asr_confidence
+        if measured["speech_present"] and measured.get("asr_transcript") and confident:  # the embedded ASR
             assert r["transcript"] == measured["asr_transcript"]
         elif measured["speech_present"]:
             assert r["status"] == "rejected" and [x["code"] for x in r["reasons"]] == ["needs_transcript"]

@@ -169,7 +169,7 @@ class BatchAnnotator:
             positions.append(i)
 
         measured = self._measure(clips, positions, rows)
-        items, item_positions, uncertain = [], [], {}
+        items, item_positions = [], []
         for clip, pos, m in measured:
             if has_transcript:
                 reference = truths[pos]
@@ -204,7 +204,6 @@ class BatchAnnotator:
                     post = {"Male": best if str(m["gender_label"]).lower() == "male" else 1.0 - best,
                             "Female": best if str(m["gender_label"]).lower() == "female" else 1.0 - best}
                 if post is None or max(post.values()) < cfg.min_gender_confidence:
-                    uncertain[pos] = post
                     caption += ("; speaker gender uncertain" + (
                         f" (P(Male) {post['Male']:.2f}): leave gender null" if post else ": leave gender null"))
             rows[pos].update(measurements=json.dumps(m, sort_keys=True, default=_json_default), caption=caption,
@@ -227,13 +226,16 @@ class BatchAnnotator:
                 reasons = [_reason("ontology", "", f"{type(err).__name__}: {str(err)[:300]}")]
             gender = out.uas.get("paralinguistics", {}).get("gender") if isinstance(out.uas, dict) and isinstance(
                 out.uas.get("paralinguistics"), dict) else None
-            if pos in uncertain and gender is not None:
+            if gender in ("Male", "Female") and cfg.min_gender_confidence > 0 and item.transcript:
+                # whoever chose it (rules, an LLM), a gender the measurements do not support is not kept
                 conf = gender_confidence(item.measurements, gender)
                 if conf is None or conf < cfg.min_gender_confidence:
                     reasons.append(_reason(LOW_CONFIDENCE, "paralinguistics.gender",
                                            f"{item.id}: gender {gender!r} has confidence "
                                            f"{'unknown' if conf is None else f'{conf:.2f}'} < "
-                                           f"{cfg.min_gender_confidence:.2f} (F0/F3 against adult norms)"))
+                                           f"{cfg.min_gender_confidence:.2f} ("
+                                           + ("the classifier's score)" if "gender_label" in item.measurements
+                                              else "F0/F3 against adult speaking norms)")))
             if not reasons:
                 row.update(status=ACCEPTED, uas=out.uas)
             else:
