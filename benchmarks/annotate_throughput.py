@@ -42,6 +42,7 @@ def _worker(num_clips: int, pool_size: int) -> None:
     import datasets
 
     from uas_audio.annotate import annotate
+    from uas_audio.annotate.experts import DEFAULT_EXPERTS  # signal experts only: the target excludes model experts
 
     pool = _pool(pool_size)
     audio_s = sum(len(pool[i % pool_size]["audio"]) for i in range(num_clips)) / SR
@@ -57,7 +58,8 @@ def _worker(num_clips: int, pool_size: int) -> None:
     stream = datasets.IterableDataset.from_generator(rows, features=features)
     with tempfile.TemporaryDirectory() as out:
         start_cpu, start_wall = time.process_time(), time.perf_counter()
-        summary = annotate(stream, out, {"shard_size": 256, "batch_size": 32, "keep_audio": False}, progress=False)
+        summary = annotate(stream, out, {"shard_size": 256, "batch_size": 32, "keep_audio": False,
+                                           "experts": list(DEFAULT_EXPERTS)}, progress=False)
         cpu, wall = time.process_time() - start_cpu, time.perf_counter() - start_wall
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"clips": num_clips, "audio_s": audio_s, "cpu_s": cpu, "wall_s": wall, "peak_rss_mb": peak_mb,

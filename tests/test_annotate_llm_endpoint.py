@@ -102,7 +102,7 @@ def annotated(server, tmp_path_factory):
         "transcript": [f"{case} these are the spoken words" for case in CASES],
     }).cast_column("audio", datasets.Audio(decode=False))
     out = tmp_path_factory.mktemp("llm")
-    config = {"shard_size": 4, "synthesizer": {"type": "llm", "endpoint": server, "model": "fake-model",
+    config = {"shard_size": 4, "min_gender_confidence": 0.0, "synthesizer": {"type": "llm", "endpoint": server, "model": "fake-model",
                                                "api_key_env": KEY_ENV, "timeout_s": 0.4, "max_retries": 1,
                                                "backoff_s": 0.01, "max_concurrency": 4}}
     _FakeLLM.attempts.clear()

@@ -95,7 +95,7 @@ def test_asr_transcripts_feed_the_runner_and_its_integrity_check(ctc_model, tmp_
     ds = datasets.Dataset.from_dict({"id": ["x"], "audio": [{"bytes": buffer.getvalue(), "path": None}]})
     ds = ds.cast_column("audio", datasets.Audio(decode=False))
     config = {"experts": ["pitch", "voice_activity", "speaking_rate",
-                          {"type": "automatic-speech-recognition", "model": ctc_model}]}
+                          {"type": "automatic-speech-recognition", "model": ctc_model}], "min_gender_confidence": 0.0}
     annotate(ds, tmp_path, config, progress=False)
     row = load_annotations(tmp_path)[0]
     assert row["status"] == "accepted"
@@ -116,3 +116,69 @@ def test_captioner_expert_asks_a_uas_audio_checkpoint_the_caption_prompt(tmp_pat
     direct = pipeline("audio-to-uas", model=str(tmp_path))(
         {"array": clip.waveform, "sampling_rate": SR}, question=CAPTION_PROMPT, max_new_tokens=8)
     assert out == [{"caption": direct["text"].strip() or None}]
+
+
+@pytest.fixture(scope="module")
+def clap_model(tmp_path_factory):
+    """A tiny random CLAP (HTSAT audio tower, RoBERTa text tower) with a word-level vocabulary."""
+    from transformers import ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor, RobertaTokenizer
+
+    path = tmp_path_factory.mktemp("clap")
+    words = ["<s>", "<pad>", "</s>", "<unk>", "<mask>", "This", "Ġis", "Ġa", "Ġsound", "Ġof", "Ġdog", "Ġbark",
+             "Ġrain", "Ġmusic"]
+    (path / "vocab.json").write_text(json.dumps({w: i for i, w in enumerate(words)}))
+    (path / "merges.txt").write_text("#version: 0.2\n")
+    tokenizer = RobertaTokenizer(vocab_file=str(path / "vocab.json"), merges_file=str(path / "merges.txt"))
+    config = ClapConfig(
+        text_config=dict(vocab_size=len(words), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32, max_position_embeddings=64, projection_dim=8),
+        audio_config=dict(patch_embeds_hidden_size=8, depths=[1, 1, 1, 1], num_attention_heads=[2, 2, 2, 2],
+                          hidden_size=64, projection_dim=8, num_hidden_layers=4),
+        projection_dim=8)
+    torch.manual_seed(0)
+    ClapModel(config).save_pretrained(path)
+    ClapProcessor(feature_extractor=ClapFeatureExtractor(max_length_s=2, truncation="rand_trunc"),
+                  tokenizer=tokenizer).save_pretrained(path)
+    return str(path)
+
+
+def test_zero_shot_tagger_scores_the_configured_labels_and_feeds_both_event_lists(clap_model):
+    expert = build_expert({"type": "zero-shot-audio-classification", "model": clap_model, "labels": ["dog bark", "rain"],
+                           "threshold": 0.3, "licence": "test-only"})
+    out = expert([Clip("a", _tone(seconds=1.2))])[0]
+    assert out["events_label"] in ("dog bark", "rain") and 0.0 < out["events_score"] <= 1.0
+    assert set(out["events_labels"]) <= {"dog bark", "rain"} and out["events_label"] in out["events_labels"]
+    m = {**out, "event_labels": [], "background_labels": []}
+    record = RuleSynthesizer().record(SynthesisInput("a", None, 1.2, m))
+    events = record["nonLinguisticEvents"]
+    assert [e["label"] for e in events["discreteEvents"]] == [x for x in out["events_labels"] if x == "dog bark"]
+    assert [e["label"] for e in events["continuousEvents"]] == [x for x in out["events_labels"] if x == "rain"]
+    info = expert.info()
+    assert info["model"] == clap_model and info["licence"] == "test-only" and info["name"] == "events_zero_shot"
+
+
+def test_a_zero_shot_expert_without_labels_is_a_config_error(clap_model):
+    with pytest.raises(ValueError, match="labels"):
+        build_expert({"type": "zero-shot-audio-classification", "model": clap_model})
+
+
+def test_model_experts_record_name_model_and_licence_in_the_report(emotion_model, ctc_model, tmp_path):
+    import io
+
+    import datasets
+    import soundfile as sf
+
+    from uas_audio.annotate import annotate
+
+    buffer = io.BytesIO()
+    sf.write(buffer, _tone(), SR, format="WAV")
+    ds = datasets.Dataset.from_dict({"id": ["x"], "audio": [{"bytes": buffer.getvalue(), "path": None}],
+                                     "transcript": ["hi"]}).cast_column("audio", datasets.Audio(decode=False))
+    config = {"experts": ["pitch", "voice_activity",
+                          {"type": "audio-classification", "model": emotion_model, "field": "emotion", "licence": "MIT"},
+                          {"type": "automatic-speech-recognition", "model": ctc_model, "licence": "Apache-2.0"}]}
+    summary = annotate(ds, tmp_path, config, progress=False)
+    experts = {e["name"]: e for e in summary["experts"]}
+    assert experts["emotion_classifier"]["model"] == emotion_model and experts["emotion_classifier"]["licence"] == "MIT"
+    assert experts["asr"]["licence"] == "Apache-2.0" and experts["pitch"]["licence"].startswith("Apache-2.0")
+    assert "| emotion_classifier |" in (tmp_path / "report.md").read_text()

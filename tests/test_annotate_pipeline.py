@@ -85,7 +85,14 @@ def test_every_row_gets_a_status_and_accepted_records_are_valid(reference):
             assert row["reasons"] == [] and json.loads(row["measurements"])["f0_median_hz"] is not None
     assert by_id["clip-03"]["uas"]["transcription"] is None  # no transcript: no speech fields
     assert by_id["clip-03"]["uas"]["paralinguistics"]["gender"] is None
-    assert by_id["clip-00"]["uas"]["transcription"] == "sentence number 0 is spoken here"
+    # the test clips are buzzers, not voices: a gender the experts cannot read is rejected, never guessed
+    for row in rows:
+        if row["transcript"] and row["status"] == "accepted":
+            assert row["uas"]["transcription"] == row["transcript"]
+        elif row["transcript"] and row["status"] == "rejected":
+            assert {(r["code"], r["field"]) for r in row["reasons"]} == {("low_confidence", "paralinguistics.gender")}
+            assert "gender uncertain" in row["caption"]
+    assert any(r["status"] == "accepted" and r["transcript"] for r in rows)
 
 
 def test_output_loads_as_parquet_with_the_uas_features(reference):
@@ -98,11 +105,15 @@ def test_output_loads_as_parquet_with_the_uas_features(reference):
 def test_report_counts_statuses_reasons_and_value_distributions(reference):
     report = json.loads((reference / "report.json").read_text())
     assert report["total"] == NUM_CLIPS + 1
-    assert report["status"] == {"accepted": NUM_CLIPS, "error": 1}
-    assert report["reasons_by_status"] == {"error": {"audio_decode": 1}}
-    assert sum(report["distributions"]["paralinguistics.gender"].values()) == NUM_CLIPS
-    assert report["distributions"]["speech"] == {"speech": 9, "no speech": 3}
-    assert "## Status" in (reference / "report.md").read_text()
+    rejected = report["status"].get("rejected", 0)  # buzzers whose gender cannot be read (see above)
+    assert report["status"] == {"accepted": NUM_CLIPS - rejected, "error": 1, **({"rejected": rejected} if rejected else {})}
+    assert report["reasons_by_status"] == {"error": {"audio_decode": 1},
+                                           **({"rejected": {"low_confidence": rejected}} if rejected else {})}
+    assert sum(report["distributions"]["paralinguistics.gender"].values()) == NUM_CLIPS - rejected
+    assert report["distributions"]["speech"] == {"speech": 9 - rejected, "no speech": 3}
+    assert {"pitch", "formants"} <= {e["name"] for e in report["experts"]}  # every expert, with its licence
+    assert all(e["licence"] for e in report["experts"])
+    assert "## Status" in (reference / "report.md").read_text() and "## Experts" in (reference / "report.md").read_text()
 
 
 def test_a_rerun_of_a_finished_run_changes_nothing(source, reference, tmp_path):
@@ -129,7 +140,16 @@ def test_runs_over_an_iterable_dataset_and_an_audio_folder(tmp_path, reference):
     annotate(folder, tmp_path / "folder-out", {"shard_size": 2}, progress=False)
     rows = _records(tmp_path / "folder-out")
     assert [r["id"] for r in rows] == ["c0.wav", "c1.wav", "c2.wav"]
-    assert all(r["status"] == "accepted" and r["uas"]["transcription"] is None for r in rows)
+    # no transcript column: a clip heard as speech is never accepted with a null transcription
+    for r in rows:
+        measured = json.loads(r["measurements"])
+        confident = (measured.get("asr_confidence") or 0.0) >= AnnotateConfig().min_asr_confidence
+        if measured["speech_present"] and measured.get("asr_transcript") and confident:  # the embedded ASR
+            assert r["transcript"] == measured["asr_transcript"]
+        elif measured["speech_present"]:
+            assert r["status"] == "rejected" and [x["code"] for x in r["reasons"]] == ["needs_transcript"]
+        else:
+            assert r["status"] == "accepted" and r["uas"]["transcription"] is None
 
 
 def test_num_proc_gives_the_same_rows(source, reference, tmp_path):

@@ -27,6 +27,8 @@ REPORT = {
         "paralinguistics.timbre": {"distinct": 2, "top": {"warm": 4, "None": 3}},
         "nonLinguisticEvents.discreteEvents": {"labels": {"door slam": 2}, "per_clip": {"0": 5, "1": 2}},
     },
+    "experts": [{"name": "pitch", "model": "uas-audio signal processing", "revision": None, "licence": "Apache-2.0 (uas-audio)"},
+                {"name": "silero_vad", "model": "silero-vad", "revision": "6.2.3", "licence": "MIT"}],
 }
 # The review app's report.json shape (uas_audio.review.report), figures of the paper's Appendix A.
 REVIEW = {"format": "uas-review-report/1", "annotators": ["alice", "bob", "carol"], "items": 400,
@@ -114,6 +116,12 @@ def test_validation_counts_per_status_and_reason(card):
     for row in ("| accepted | 7 |", "| rejected | 2 |", "| error | 1 |", "| rejected | ontology | 1 |",
                 "| rejected | transcription_integrity | 1 |", "| error | audio_decode | 1 |"):
         assert row in card.content, row
+
+
+def test_every_expert_is_listed_with_model_revision_and_licence(card):
+    text = str(card)
+    assert "## Annotation experts" in text
+    assert "| silero_vad | silero-vad | 6.2.3 | MIT |" in text and "| pitch | uas-audio signal processing |" in text
 
 
 def test_value_distributions_per_field(card):

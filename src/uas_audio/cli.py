@@ -173,24 +173,40 @@ def _synth(args: argparse.Namespace) -> int:
 
 def _annotate(args: argparse.Namespace) -> int:
     from .annotate import AnnotateConfig, annotate
+    from .annotate.pipeline import failed_rows
 
-    config = AnnotateConfig.from_yaml(args.config) if args.config else AnnotateConfig()
-    spec = _llm_spec(args)
-    if spec:
-        config.synthesizer = {"type": "llm", **spec}
-    if args.num_proc:
-        config.num_proc = args.num_proc
-    if args.shard_size:
-        config.shard_size = args.shard_size
     try:
+        config = AnnotateConfig.from_yaml(args.config) if args.config else AnnotateConfig()
+        spec = _llm_spec(args)
+        if spec:
+            config.synthesizer = {"type": "llm", **spec}
+        if args.num_proc:
+            config.num_proc = args.num_proc
+        if args.shard_size:
+            config.shard_size = args.shard_size
         config.__post_init__()
         summary = annotate(args.source, args.out, config, progress=not args.no_progress)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, TypeError, OSError) as err:
         print(f"uas-audio annotate: error: {err}", file=sys.stderr)
         return 2
-    if summary is not None:
-        print(f"{summary['total']} rows: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["status"].items())))
-        print(f"report: {args.out}/report.md")
+    if summary is None:
+        return 0
+    print(f"{summary['total']} rows: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["status"].items())))
+    shown = 20
+    failed = failed_rows(args.out, limit=shown + 1)
+    if failed:
+        print("not accepted:", file=sys.stderr)
+        for row in failed[:shown]:
+            reasons = "; ".join(f"{r['code']}" + (f" ({r['field']})" if r["field"] else "") + f": {r['message']}"
+                                for r in row["reasons"][:3]) or "no reason recorded"
+            print(f"  {row['id']}: {row['status']}: {reasons[:300]}", file=sys.stderr)
+        not_accepted = summary["total"] - summary["status"].get("accepted", 0)
+        if not_accepted > shown:
+            print(f"  ... and {not_accepted - shown} more (see {args.out}/report.md)", file=sys.stderr)
+    print(f"report: {args.out}/report.md")
+    if summary["total"] and not summary["status"].get("accepted"):
+        print("uas-audio annotate: error: no row was accepted", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -27,6 +27,11 @@ from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
 
+#: Caps on one LLM reply: the HTTP body read, and the message text handed to the parser (a UAS record is a few
+#: hundred characters; anything near these sizes is a runaway or hostile reply).
+MAX_RESPONSE_BYTES = 1 << 20
+MAX_REPLY_CHARS = 64 * 1024
+
 Message = dict[str, Any]
 
 
@@ -101,7 +106,11 @@ class OpenAIChatBackend:
             try:
                 request = urllib.request.Request(self.url, data=payload, headers=self._headers(), method="POST")
                 with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                    return _content(json.loads(response.read().decode("utf-8")))
+                    body = response.read(MAX_RESPONSE_BYTES + 1)
+                if len(body) > MAX_RESPONSE_BYTES:
+                    return BackendError("response", f"response from {self.url} is larger than "
+                                                    f"{MAX_RESPONSE_BYTES} bytes (the cap on one reply)")
+                return _content(json.loads(body.decode("utf-8")))
             except urllib.error.HTTPError as err:
                 last = BackendError("http", f"HTTP {err.code} from {self.url}")
                 if err.code != 429 and err.code < 500:
@@ -116,8 +125,10 @@ class OpenAIChatBackend:
                     last = BackendError("timeout", f"no answer from {self.url} within {self.timeout_s:g} s")
                 else:
                     last = BackendError("connection", f"cannot reach {self.url}: {err.reason}")
-            except (ValueError, KeyError, IndexError, TypeError) as err:
-                return BackendError("response", f"unexpected response from {self.url}: {err}")
+            except (ValueError, KeyError, IndexError, TypeError, RecursionError) as err:
+                # RecursionError: a body nested too deep for json; ValueError: also a number over the digit limit
+                return BackendError("response", f"unexpected response from {self.url}: {type(err).__name__}: "
+                                                f"{str(err)[:200]}")
             logger.warning("attempt %d/%d failed: %s", attempt + 1, self.max_retries + 1, last)
         assert last is not None
         last.args = (f"{last.args[0]} (after {self.max_retries + 1} attempts)",)
@@ -128,6 +139,8 @@ def _content(response: dict[str, Any]) -> str:
     content = response["choices"][0]["message"]["content"]
     if not isinstance(content, str):
         raise TypeError(f"message content is {type(content).__name__}, not text")
+    if len(content) > MAX_REPLY_CHARS:
+        raise ValueError(f"message content has {len(content)} characters, over the cap of {MAX_REPLY_CHARS}")
     return content
 
 

@@ -11,12 +11,14 @@ import numpy as np
 @dataclass
 class Clip:
     """A decoded clip. ``waveform`` is float32 mono at ``sampling_rate``; ``transcript`` is the ground truth
-    text when the source has one (None otherwise)."""
+    text when the source has one (None otherwise); ``ground_truth`` says the source has a transcript column, so
+    a None transcript means "no speech" rather than "unknown" (ASR experts transcribe only clips without it)."""
 
     id: str
     waveform: np.ndarray
     sampling_rate: int = 16000
     transcript: str | None = None
+    ground_truth: bool = False
     _memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property

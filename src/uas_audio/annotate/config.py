@@ -23,13 +23,14 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .experts import DEFAULT_EXPERTS
+from .confidence import MIN_ASR_CONFIDENCE, MIN_EVENT_CONFIDENCE, MIN_GENDER_CONFIDENCE
+from .experts import default_experts
 
 
 @dataclass
 class AnnotateConfig:
     #: Expert specs in run order: a signal expert's name or a dict with ``type`` (see ``experts.build_expert``).
-    experts: list[Any] = field(default_factory=lambda: list(DEFAULT_EXPERTS))
+    experts: list[Any] = field(default_factory=default_experts)
     #: Stage-2 synthesizer: None / {"type": "rules"} or {"type": "llm", "endpoint" | "model": ..., ...}.
     synthesizer: dict[str, Any] | None = None
     #: Clips handed to the experts (and to the synthesizer) at once.
@@ -45,12 +46,23 @@ class AnnotateConfig:
     transcript_column: str = "transcript"
     #: Copy the source's audio reference (bytes/path) into the output, so UAS-QA rows can point at it.
     keep_audio: bool = True
+    #: Below this posterior the speaker's gender is not guessed: the row is rejected (``low_confidence``) unless
+    #: stage 2 leaves gender null (the caption states the uncertainty). 0 turns the check off.
+    min_gender_confidence: float = MIN_GENDER_CONFIDENCE
+    #: Signal event labels below this confidence (precision on real dev audio) are not emitted. 0 keeps all.
+    min_event_confidence: float = MIN_EVENT_CONFIDENCE
+    #: An ASR transcript below this confidence does not count: speech without a transcript is ``needs_transcript``.
+    min_asr_confidence: float = MIN_ASR_CONFIDENCE
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "shard_size", "num_proc", "sampling_rate"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"config {name!r} must be a positive integer, got {value!r}")
+        for name in ("min_gender_confidence", "min_event_confidence", "min_asr_confidence"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"config {name!r} must be a number in [0, 1], got {value!r}")
         if not isinstance(self.experts, list):
             raise ValueError(f"config 'experts' must be a list of expert specs, got {self.experts!r}")
 

@@ -28,10 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from ..schema import NOT_GIVEN, uas_features, validate
+from ..schema import uas_features, validate
 from .clip import Clip
+from .confidence import filter_event_labels, gender_confidence, gender_posterior, speech_presence
 from .config import AnnotateConfig
-from .experts import build_experts, describe, run_experts
+from .experts import build_experts, describe, expert_info, run_experts
 from .report import summarize, write_report
 from .sources import open_source
 from .synthesize import SynthesisInput, build_synthesizer
@@ -42,6 +43,11 @@ ACCEPTED, REJECTED, ERROR = "accepted", "rejected", "error"
 #: Error codes (the rejection codes are the validator's: ontology, transcription_integrity, ...).
 AUDIO_DECODE = "audio_decode"
 EXPERT_FAILURE = "expert_failure"
+#: Rejections of stage 1: speech without a (confident) transcript; a field the experts are not sure of.
+NEEDS_TRANSCRIPT = "needs_transcript"
+LOW_CONFIDENCE = "low_confidence"
+#: Audio shorter than this cannot be analysed (one STFT frame): an audio_decode error, not an expert failure.
+MIN_SAMPLES = 512
 BACKEND_PREFIX = "backend_"  # backend_timeout, backend_http, backend_connection, backend_response
 
 _MANIFEST_FORMAT = 1
@@ -74,6 +80,25 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _safe_text(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _candidate_text(out) -> str | None:
+    if out.uas is None:
+        return out.raw
+    try:
+        return json.dumps(out.uas, ensure_ascii=False, default=str)
+    except (ValueError, RecursionError):
+        return None
 
 
 def _reason(code: str, field: str, message: str) -> dict[str, str]:
@@ -131,20 +156,56 @@ class BatchAnnotator:
                 wave = load_audio(audio, sampling_rate=cfg.sampling_rate)
                 if wave.size == 0:
                     raise ValueError("the audio has no samples")
+                if wave.size < MIN_SAMPLES:
+                    raise ValueError(f"the audio is too short to analyse ({wave.size} samples at "
+                                     f"{cfg.sampling_rate} Hz; at least {MIN_SAMPLES} needed)")
                 if not np.all(np.isfinite(wave)):
                     raise ValueError("the audio holds NaN or infinite samples")
             except Exception as err:  # noqa: BLE001 - any undecodable row is recorded, never fatal
                 rows[i].update(status=ERROR, reasons=[_reason(AUDIO_DECODE, "audio", f"{ids[i]}: {err}")])
                 continue
             rows[i]["duration_s"] = len(wave) / cfg.sampling_rate
-            clips.append(Clip(ids[i], wave, cfg.sampling_rate, truths[i]))
+            clips.append(Clip(ids[i], wave, cfg.sampling_rate, truths[i], ground_truth=has_transcript))
             positions.append(i)
 
         measured = self._measure(clips, positions, rows)
         items, item_positions = [], []
         for clip, pos, m in measured:
+            if has_transcript:
+                reference = truths[pos]
+                speech = bool(reference and str(reference).strip())
+            else:
+                speech, speech_conf, decider = speech_presence(m)
+                m.update(speech_present=speech, speech_confidence=speech_conf, speech_decided_by=decider)
+                reference = None
+                if speech:
+                    text, conf = m.get("asr_transcript"), m.get("asr_confidence")
+                    if text and (conf is None or conf >= cfg.min_asr_confidence):
+                        reference = text
+                    else:
+                        why = ("no ground-truth transcript and no ASR expert" if "asr_transcript" not in m else
+                               "no ground-truth transcript and the ASR found no words" if not text else
+                               f"no ground-truth transcript and the ASR confidence {conf:.2f} is below "
+                               f"{cfg.min_asr_confidence:.2f}")
+                        rows[pos].update(
+                            status=REJECTED, transcript=None,
+                            measurements=json.dumps(m, sort_keys=True, default=_json_default),
+                            caption=describe(self.experts, m),
+                            reasons=[_reason(NEEDS_TRANSCRIPT, "transcription",
+                                             f"{clip.id}: speech detected ({decider}, confidence {speech_conf:.2f}) "
+                                             f"but {why}")])
+                        continue
+            m = filter_event_labels(m, speech, cfg.min_event_confidence)
             caption = describe(self.experts, m)
-            reference = clip.transcript if (has_transcript or clip.transcript is not None) else None
+            if speech and cfg.min_gender_confidence > 0:
+                post = gender_posterior(m)
+                if isinstance(m.get("gender_label"), str):  # a classifier's label: its own score is the confidence
+                    best = max(float(m.get("gender_score") or 0.0), 1.0 - float(m.get("gender_score") or 0.0))
+                    post = {"Male": best if str(m["gender_label"]).lower() == "male" else 1.0 - best,
+                            "Female": best if str(m["gender_label"]).lower() == "female" else 1.0 - best}
+                if post is None or max(post.values()) < cfg.min_gender_confidence:
+                    caption += ("; speaker gender uncertain" + (
+                        f" (P(Male) {post['Male']:.2f}): leave gender null" if post else ": leave gender null"))
             rows[pos].update(measurements=json.dumps(m, sort_keys=True, default=_json_default), caption=caption,
                              transcript=reference)
             items.append(SynthesisInput(clip.id, reference, clip.duration_s, m, caption))
@@ -157,20 +218,32 @@ class BatchAnnotator:
                 kind = out.error.split(":", 1)[0]
                 row.update(status=ERROR, reasons=[_reason(BACKEND_PREFIX + kind, "", out.error)])
                 continue
-            if has_transcript or "asr_transcript" in item.measurements:
-                truth = item.transcript
-            else:
-                truth = NOT_GIVEN
             candidate = out.uas if out.uas is not None else out.raw
-            result = validate(candidate, transcript=truth, duration_s=item.duration_s)
-            if result.valid:
+            try:
+                result = validate(candidate, transcript=item.transcript, duration_s=item.duration_s)
+                reasons = [_reason(r.code, r.field, r.message) for r in result.reasons]
+            except Exception as err:  # noqa: BLE001 - a candidate the validator cannot read is this row's problem
+                reasons = [_reason("ontology", "", f"{type(err).__name__}: {str(err)[:300]}")]
+            gender = out.uas.get("paralinguistics", {}).get("gender") if isinstance(out.uas, dict) and isinstance(
+                out.uas.get("paralinguistics"), dict) else None
+            if gender in ("Male", "Female") and cfg.min_gender_confidence > 0 and item.transcript:
+                # whoever chose it (rules, an LLM), a gender the measurements do not support is not kept
+                conf = gender_confidence(item.measurements, gender)
+                if conf is None or conf < cfg.min_gender_confidence:
+                    reasons.append(_reason(LOW_CONFIDENCE, "paralinguistics.gender",
+                                           f"{item.id}: gender {gender!r} has confidence "
+                                           f"{'unknown' if conf is None else f'{conf:.2f}'} < "
+                                           f"{cfg.min_gender_confidence:.2f} ("
+                                           + ("the classifier's score)" if "gender_label" in item.measurements
+                                              else "F0/F3 against adult speaking norms)")))
+            if not reasons:
                 row.update(status=ACCEPTED, uas=out.uas)
             else:
-                row.update(
-                    status=REJECTED,
-                    reasons=[_reason(r.code, r.field, r.message) for r in result.reasons],
-                    candidate=out.raw if out.uas is None else json.dumps(out.uas, ensure_ascii=False, default=str),
-                )
+                row.update(status=REJECTED, reasons=reasons, candidate=_candidate_text(out))
+        for row in rows:  # lone surrogates (hostile replies) cannot be written as UTF-8: escape them
+            for key in ("candidate", "caption", "transcript"):
+                row[key] = _safe_text(row[key])
+            row["reasons"] = [{k: _safe_text(v) for k, v in r.items()} for r in row["reasons"]]
         return {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
 
     def _measure(self, clips: list[Clip], positions: list[int], rows: list[dict]) -> list[tuple[Clip, int, dict]]:
@@ -401,6 +474,7 @@ def annotate(
     if not all(_load_manifest(p).get("complete") for p in _manifest_paths(out, world)):
         return None  # another process is still working; the last one to finish writes the report
     summary = summarize(_report_rows(out))
+    summary["experts"] = expert_info(annotator.experts)
     write_report(summary, out)
     return summary
 
@@ -431,6 +505,20 @@ def _report_rows(out: Path):
 
     for file in shard_files(out):
         yield from pq.read_table(file, columns=["status", "reasons", "uas"]).to_pylist()
+
+
+def failed_rows(out_dir: str | Path, limit: int | None = None) -> list[dict[str, Any]]:
+    """``{"id", "status", "reasons"}`` of the rows that were not accepted, in output order (at most ``limit``)."""
+    import pyarrow.parquet as pq
+
+    found: list[dict[str, Any]] = []
+    for file in shard_files(out_dir):
+        for row in pq.read_table(file, columns=["id", "status", "reasons"]).to_pylist():
+            if row["status"] != ACCEPTED:
+                found.append(row)
+                if limit is not None and len(found) >= limit:
+                    return found
+    return found
 
 
 def load_annotations(out_dir: str | Path, status: str | None = None):

@@ -72,6 +72,10 @@ def render_markdown(summary: dict[str, Any]) -> str:
         lines += ["", f"## {status.capitalize()}: reasons", ""] + _table(codes)
     if summary["reasons_by_field"]:
         lines += ["", "## Reasons by field", ""] + _table(summary["reasons_by_field"])
+    if summary.get("experts"):
+        lines += ["", "## Experts", "", "| expert | model | revision | licence |", "|---|---|---|---|"]
+        lines += [f"| {e.get('name')} | {e.get('model')} | {e.get('revision') or ''} | {e.get('licence') or ''} |"
+                  for e in summary["experts"]]
     lines += ["", "## Value distributions (accepted records)"]
     for name, dist in summary["distributions"].items():
         lines += ["", f"### {name}", ""]

@@ -70,7 +70,7 @@ from ..schema import (
     uas_json_schema,
 )
 from ..schema.parsing import UASParseError, load_json_object, normalize_categories
-from .backends import BackendError, ChatBackend
+from .backends import MAX_REPLY_CHARS, BackendError, ChatBackend
 from .experts.pitch import GENDER_F0_BOUNDARY_HZ
 
 #: Below this fraction of voiced speech frames (whispers) F0 is unknown: the F0 terms are left out.
@@ -190,6 +190,9 @@ class RuleSynthesizer:
         discrete = self._discrete(m)
         continuous = [e for e in self._continuous(m) if e["label"].lower() not in {d["label"].lower() for d in discrete}]
         description = self._description(speech, para.get("gender"), discrete, continuous)
+        if m.get("events_abstained") and not (speech or discrete or continuous):
+            # sounds were heard but no label was confident enough to name them: not "a quiet recording"
+            description = "A recording without speech, with sounds that could not be identified."
         return {
             TRANSCRIPTION: item.transcript if speech else None,
             PARALINGUISTICS: para,
@@ -361,10 +364,17 @@ class LLMSynthesizer:
             if isinstance(reply, BackendError):
                 out.append(SynthesisOutput(uas=None, error=str(reply)))
                 continue
+            if len(reply) > MAX_REPLY_CHARS:
+                out.append(SynthesisOutput(uas=None, error=f"response: reply of {len(reply)} characters is over "
+                                                           f"the cap of {MAX_REPLY_CHARS}"))
+                continue
             try:
                 record = normalize_categories(load_json_object(reply))
             except UASParseError:
                 out.append(SynthesisOutput(uas=None, raw=reply))
+                continue
+            except Exception as err:  # noqa: BLE001 - a hostile reply is this row's problem, never the run's
+                out.append(SynthesisOutput(uas=None, error=f"response: unreadable reply ({type(err).__name__})"))
                 continue
             out.append(SynthesisOutput(uas=record, raw=reply))
         return out

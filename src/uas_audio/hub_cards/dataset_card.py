@@ -205,7 +205,7 @@ def build_dataset_card(
         size_categories=[size_category(total)], configs=configs,
     )
 
-    status_table = reasons_table = ""
+    status_table = reasons_table = experts_table = ""
     distributions: list[tuple[str, str]] = []
     if annotation_report is not None:
         status_table = _table(("status", "records"), list(annotation_report["status"].items()))
@@ -213,6 +213,10 @@ def build_dataset_card(
                    for code, n in codes.items()]
         reasons_table = _table(("status", "reason", "records"), reasons) if reasons else ""
         distributions = _distribution_tables(annotation_report.get("distributions", {}))
+        if annotation_report.get("experts"):
+            experts_table = _table(("expert", "model", "revision", "licence"),
+                                   [(e.get("name"), e.get("model"), e.get("revision") or "", e.get("licence") or "")
+                                    for e in annotation_report["experts"]])
 
     review_table = review_intro = ""
     if review_report is not None:
@@ -240,6 +244,7 @@ def build_dataset_card(
         annotation_config=_config_rows(annotation_config),
         status_table=status_table,
         reasons_table=reasons_table,
+        experts_table=experts_table,
         distributions=distributions,
         review_table=review_table,
         review_intro=review_intro,

@@ -32,6 +32,9 @@ from .vocab import (
 _FENCE = re.compile(r"\A\s*```(?:json|JSON)?(.*?)```\s*\Z", re.DOTALL)
 _FENCE_OPEN = re.compile(r"\A\s*```")
 _WHITESPACE = re.compile(r"\s+")
+#: Text longer than this is not parsed (a UAS record is a few hundred characters).
+MAX_TEXT_CHARS = 1 << 20
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class UASParseError(ValueError):
@@ -98,6 +101,12 @@ def load_json_object(text: str) -> dict[str, Any]:
     """
     if not isinstance(text, str):
         raise TypeError(f"expected the model output as str, got {type(text).__name__}")
+    if len(text) > MAX_TEXT_CHARS:
+        raise UASParseError(f"output too long ({len(text)} characters, the limit is {MAX_TEXT_CHARS})",
+                            text[:200], 0)
+    surrogate = _SURROGATE.search(text)
+    if surrogate:
+        raise UASParseError("invalid Unicode: a lone surrogate code point", text, surrogate.start())
     body_start, body = _body(text)
     start = len(body) - len(body.lstrip())
     if start == len(body):
@@ -108,12 +117,34 @@ def load_json_object(text: str) -> dict[str, Any]:
         raise UASParseError(f"invalid JSON: {err.msg}", text, body_start + err.pos) from None
     except _DuplicateKey as dup:
         raise UASParseError(f"duplicate key {dup.key!r}", text, body_start + start) from None
+    except RecursionError:
+        raise UASParseError("invalid JSON: nested too deeply", text, body_start + start) from None
+    except ValueError as err:  # e.g. an integer over Python's digit limit
+        raise UASParseError(f"invalid JSON: {err}", text, body_start + start) from None
     if not isinstance(value, dict):
         raise UASParseError(f"expected a JSON object, found {_json_kind(value)}", text, body_start + start)
+    if _has_surrogate(value):  # "\ud800" escapes decode to lone surrogates that no UTF-8 writer accepts
+        raise UASParseError("invalid Unicode: a lone surrogate code point (\\ud800-\\udfff escape)", text,
+                            body_start + start)
     rest = len(body) - len(body[end:].lstrip())
     if rest < len(body):
         raise UASParseError("trailing text after the JSON object", text, body_start + rest)
     return value
+
+
+def _has_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _body(text: str) -> tuple[int, str]:
@@ -163,6 +194,8 @@ def parse_uas(text: str, normalize_synonyms: bool = True) -> UAS:
         normalize_categories(record)
     try:
         return UAS.model_validate(record, by_alias=True, by_name=False)
+    except RecursionError:
+        raise UASParseError("record nested too deeply", text, 0) from None
     except ValidationError as err:
         violations = [(error_path(e["loc"]), e["msg"]) for e in err.errors(include_url=False)]
         body_start, body = _body(text)

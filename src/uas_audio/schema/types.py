@@ -56,8 +56,9 @@ class NonLinguisticEvents(BaseModel):
     def _unique_labels(cls, events: list[SoundEvent]) -> list[SoundEvent]:
         seen: set[str] = set()
         dupes: set[str] = set()
-        for event in events:
-            (dupes if event.label in seen else seen).add(event.label)
+        for event in events:  # compared as validate() compares them: case-insensitive, outer whitespace ignored
+            key = event.label.strip().casefold()
+            (dupes if key in seen else seen).add(key)
         if dupes:
             raise PydanticCustomError(
                 DUPLICATE_LABEL_ERROR,

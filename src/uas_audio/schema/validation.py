@@ -64,7 +64,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from pydantic_core import SchemaValidator
 from typing_extensions import TypedDict
 
-from .parsing import UASParseError, error_path, load_json_object, normalize_emotion
+from .parsing import UASParseError, _has_surrogate, error_path, load_json_object, normalize_emotion
 from .types import UAS
 from .vocab import (
     CATEGORIES,
@@ -215,7 +215,13 @@ def validate(uas: UAS | dict | str, transcript: Any = NOT_GIVEN, duration_s: flo
         _check_duration_value(duration_s)
     if not (transcript is NOT_GIVEN or transcript is None or isinstance(transcript, str)):
         raise TypeError(f"transcript must be a string or None, got {type(transcript).__name__}")
-    reasons = _check(record, transcript, duration_s)
+    try:
+        if _has_surrogate(record):
+            return ValidationResult(False, [Reason(ONTOLOGY, "", "invalid Unicode: a string holds a lone surrogate "
+                                                                 "code point (not encodable as UTF-8)")])
+        reasons = _check(record, transcript, duration_s)
+    except RecursionError:
+        reasons = [Reason(ONTOLOGY, "", "the record is nested too deeply to be a UAS record")]
     return ValidationResult(not reasons, reasons)
 
 

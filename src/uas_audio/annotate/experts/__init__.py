@@ -30,8 +30,30 @@ SIGNAL_EXPERTS: dict[str, type] = {
     "events": OnsetEventExpert,
     "background": BackgroundExpert,
 }
-#: The offline default: every signal-processing expert, no weights.
+#: Every signal-processing expert: no weights, the part of the default that is always there.
 DEFAULT_EXPERTS: tuple[str, ...] = tuple(SIGNAL_EXPERTS)
+#: Model experts embedded in registry wheels (``uas-audio[experts]``): config name -> (module, class).
+EMBEDDED_EXPERTS: dict[str, tuple[str, str]] = {
+    "silero_vad": ("silero", "SileroVADExpert"),
+    "pocketsphinx": ("pocketsphinx_asr", "PocketsphinxASRExpert"),
+}
+_EMBEDDED_REQUIRES = {"silero_vad": ("onnxruntime", "silero_vad"), "pocketsphinx": ("pocketsphinx",)}
+
+
+def embedded_experts_available() -> list[str]:
+    """The embedded model experts whose wheels are installed (``UAS_AUDIO_EMBEDDED_EXPERTS=0`` turns them off)."""
+    import importlib.util
+    import os
+
+    if os.environ.get("UAS_AUDIO_EMBEDDED_EXPERTS", "1").strip().lower() in ("0", "false", "no", "off"):
+        return []
+    return [name for name, modules in _EMBEDDED_REQUIRES.items()
+            if all(importlib.util.find_spec(m) is not None for m in modules)]
+
+
+def default_experts() -> list[str]:
+    """The default expert list: every signal expert, plus the embedded model experts that are installed."""
+    return list(DEFAULT_EXPERTS) + embedded_experts_available()
 
 
 def build_expert(spec: str | dict[str, Any]) -> Expert:
@@ -45,10 +67,25 @@ def build_expert(spec: str | dict[str, Any]) -> Expert:
     kind, kwargs = spec["type"], {k: v for k, v in spec.items() if k != "type"}
     if kind in SIGNAL_EXPERTS:
         return SIGNAL_EXPERTS[kind](**kwargs)
-    if kind in ("audio-classification", "automatic-speech-recognition", "captioner"):
+    if kind in EMBEDDED_EXPERTS:
+        import importlib
+
+        module, cls = EMBEDDED_EXPERTS[kind]
+        try:
+            factory = getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+            return factory(**kwargs)
+        except ImportError as err:
+            raise ValueError(f"expert {kind!r} needs the optional wheels of `pip install 'uas-audio[experts]'` "
+                             f"({err})") from None
+    if kind in ("audio-classification", "automatic-speech-recognition", "captioner", "zero-shot-audio-classification"):
         if "model" not in kwargs:
             raise ValueError(f"expert {kind!r} needs a 'model' (hub name or local path); got {spec!r}")
-        from .models import ASRExpert, AudioClassificationExpert, CaptionerExpert
+        from .models import ASRExpert, AudioClassificationExpert, CaptionerExpert, ZeroShotAudioClassificationExpert
+
+        if kind == "zero-shot-audio-classification":
+            if "labels" not in kwargs:
+                raise ValueError(f"a zero-shot-audio-classification expert needs 'labels' to choose from; got {spec!r}")
+            return ZeroShotAudioClassificationExpert(**kwargs)
 
         if kind == "audio-classification":
             if "field" not in kwargs:
@@ -57,14 +94,14 @@ def build_expert(spec: str | dict[str, Any]) -> Expert:
             return AudioClassificationExpert(**kwargs)
         return ASRExpert(**kwargs) if kind == "automatic-speech-recognition" else CaptionerExpert(**kwargs)
     raise ValueError(
-        f"unknown expert type {kind!r}; expected one of {', '.join(SIGNAL_EXPERTS)}, audio-classification, "
-        "automatic-speech-recognition, captioner"
+        f"unknown expert type {kind!r}; expected one of {', '.join([*SIGNAL_EXPERTS, *EMBEDDED_EXPERTS])}, audio-classification, "
+        "automatic-speech-recognition, zero-shot-audio-classification, captioner"
     )
 
 
 def build_experts(specs: list[str | dict[str, Any]] | None = None) -> list[Expert]:
     """Experts in run order. ASR runs first so later experts see its transcripts."""
-    experts = [build_expert(s) for s in (specs if specs is not None else DEFAULT_EXPERTS)]
+    experts = [build_expert(s) for s in (specs if specs is not None else default_experts())]
     names = [e.name for e in experts]
     if len(set(names)) != len(names):
         raise ValueError(f"expert names must be unique; got {names} (give model experts a 'name')")
@@ -83,6 +120,20 @@ def run_experts(experts: list[Expert], batch: list[Any]) -> list[Measurements]:
     return merged
 
 
+def expert_info(experts: list[Expert]) -> list[dict[str, Any]]:
+    """Name, model, revision and licence of every expert of a run (signal experts: the project's own code)."""
+    out = []
+    for e in experts:
+        if hasattr(e, "info"):
+            out.append(e.info())
+        else:
+            model = getattr(e, "model_id", None)
+            out.append({"name": e.name, "model": model or "uas-audio signal processing",
+                        "revision": getattr(e, "revision", None), "licence": getattr(e, "licence", None)
+                        if model else "Apache-2.0 (uas-audio)"})
+    return out
+
+
 def describe(experts: list[Expert], measurements: Measurements) -> str:
     """The acoustic caption: every expert's words joined into one line."""
     parts = [expert.describe(measurements) for expert in experts]
@@ -91,6 +142,7 @@ def describe(experts: list[Expert], measurements: Measurements) -> str:
 
 __all__ = [
     "Expert", "Measurements", "BackgroundExpert", "FormantExpert", "OnsetEventExpert", "LoudnessExpert", "SNRExpert", "PitchExpert",
-    "SpeakingRateExpert", "TremorExpert", "VoiceActivityExpert", "SIGNAL_EXPERTS", "DEFAULT_EXPERTS", "build_expert",
+    "SpeakingRateExpert", "TremorExpert", "VoiceActivityExpert", "SIGNAL_EXPERTS", "DEFAULT_EXPERTS", "EMBEDDED_EXPERTS", "default_experts",
+    "embedded_experts_available", "expert_info", "build_expert",
     "build_experts", "run_experts", "describe",
 ]

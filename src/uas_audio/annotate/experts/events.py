@@ -36,9 +36,11 @@ def band_energies_db(clip: Clip) -> np.ndarray:
         power = power_spectrogram(c)
         freqs = spectrogram_freqs(c)
         band = np.searchsorted(_BAND_EDGES_HZ, freqs) - 1
-        sums = np.zeros((power.shape[0], len(_BAND_EDGES_HZ) - 1), dtype=np.float64)
-        valid = (band >= 0) & (band < sums.shape[1])
-        np.add.at(sums.T, band[valid], power[:, valid].T)
+        bands = len(_BAND_EDGES_HZ) - 1
+        valid = (band >= 0) & (band < bands)
+        member = np.zeros((len(freqs), bands), dtype=np.float64)  # bin -> band, one-hot: a matmul sums the bands
+        member[np.flatnonzero(valid), band[valid]] = 1.0
+        sums = power.astype(np.float64) @ member
         levels = 10 * np.log10(sums + 1e-10)
         return np.maximum(levels, levels.max() - 80.0)
 

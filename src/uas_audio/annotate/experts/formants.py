@@ -120,6 +120,8 @@ def speech_f0_profile(clip: Clip) -> dict[str, float | None]:
     log_f0 = np.log(f0[:n][voiced].astype(np.float64))
     median = float(np.median(log_f0))
     near = log_f0[np.abs(log_f0 - median) < SPREAD_WINDOW]
+    if near.size == 0:  # an even count split into two clusters (octave jumps) leaves the median between them
+        near = log_f0
     low, high = np.percentile(near, SPREAD_PERCENTILES)
     out.update(speech_f0_hz=float(np.percentile(f0[:n][voiced], SPEECH_F0_PERCENTILE)),
                speech_f0_median_hz=float(np.exp(median)), speech_f0_spread_st=float(12.0 / np.log(2) * (high - low)))

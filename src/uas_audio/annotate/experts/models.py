@@ -13,29 +13,57 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..clip import Clip
 from .base import Measurements
+
+
+def _device(device: str | int | None) -> str | int | None:
+    """``None`` means the first GPU when there is one (model experts run batched there), else the CPU."""
+    if device is not None:
+        return device
+    import torch
+
+    return 0 if torch.cuda.is_available() else None
 
 
 def _audio_input(clip: Clip) -> dict[str, Any]:
     return {"array": clip.waveform, "sampling_rate": clip.sampling_rate}
 
 
-class AudioClassificationExpert:
+class _ModelInfo:
+    """Name, revision and licence of a model expert, recorded in the run's report and dataset card."""
+
+    model_id: str
+    revision: str | None = None
+    licence: str | None = None
+    name: str
+
+    def info(self) -> dict[str, Any]:
+        revision = self.revision
+        if revision is None:  # a hub checkpoint records the commit it was loaded from
+            revision = getattr(getattr(getattr(self, "_pipe", None), "model", None), "config", None)
+            revision = getattr(revision, "_commit_hash", None)
+        return {"name": self.name, "model": self.model_id, "revision": revision,
+                "licence": self.licence or "unknown (set 'licence' in the expert spec)"}
+
+
+class AudioClassificationExpert(_ModelInfo):
     """Top labels of an audio-classification model. Columns: ``<field>_label``, ``<field>_score`` and
     ``<field>_labels`` (every label scoring at least ``threshold``, best first)."""
 
     def __init__(self, model: str, field: str, top_k: int = 5, threshold: float = 0.3, device: str | int | None = None,
-                 name: str | None = None):
+                 name: str | None = None, revision: str | None = None, licence: str | None = None):
         from transformers import pipeline
 
         self.field, self.top_k, self.threshold = field, top_k, threshold
         self.name = name or f"{field}_classifier"
-        self.model_id = model
-        self._pipe = pipeline("audio-classification", model=model, device=device)
+        self.model_id, self.revision, self.licence = model, revision, licence
+        self._pipe = pipeline("audio-classification", model=model, device=_device(device), revision=revision)
 
     def __call__(self, batch: list[Clip]) -> list[Measurements]:
-        results = self._pipe([_audio_input(c) for c in batch], top_k=self.top_k)
+        results = self._pipe([_audio_input(c) for c in batch], top_k=self.top_k, batch_size=len(batch))
         out = []
         for scores in results:
             best = scores[0] if scores else {"label": None, "score": 0.0}
@@ -56,24 +84,26 @@ class AudioClassificationExpert:
         return f"{self.field}: {label} (score {m.get(f'{self.field}_score', 0):.2f})"
 
 
-class ASRExpert:
+class ASRExpert(_ModelInfo):
     """Transcribes clips without a transcript. Column ``asr_transcript`` (None when the clip had one)."""
 
     name = "asr"
 
-    def __init__(self, model: str, device: str | int | None = None, generate_kwargs: dict | None = None):
+    def __init__(self, model: str, device: str | int | None = None, generate_kwargs: dict | None = None,
+                 revision: str | None = None, licence: str | None = None, batch_size: int = 8):
         from transformers import pipeline
 
-        self.model_id = model
+        self.model_id, self.revision, self.licence = model, revision, licence
         self.generate_kwargs = generate_kwargs or {}
-        self._pipe = pipeline("automatic-speech-recognition", model=model, device=device)
+        self.batch_size = batch_size
+        self._pipe = pipeline("automatic-speech-recognition", model=model, device=_device(device), revision=revision)
 
     def __call__(self, batch: list[Clip]) -> list[Measurements]:
-        missing = [c for c in batch if c.transcript is None]
+        missing = [c for c in batch if c.transcript is None and not c.ground_truth]
         texts: dict[str, str] = {}
         if missing:
             kwargs = {"generate_kwargs": self.generate_kwargs} if self.generate_kwargs else {}
-            results = self._pipe([_audio_input(c) for c in missing], **kwargs)
+            results = self._pipe([_audio_input(c) for c in missing], batch_size=self.batch_size, **kwargs)
             for clip, result in zip(missing, results):
                 text = result["text"].strip()
                 texts[clip.id] = text
@@ -84,7 +114,45 @@ class ASRExpert:
         return ""  # the transcript is not part of the acoustic caption; stage 2 receives it separately
 
 
-class CaptionerExpert:
+class ZeroShotAudioClassificationExpert(_ModelInfo):
+    """Open-vocabulary tagging with a CLAP-style model (``zero-shot-audio-classification``): the clip against
+    ``labels`` given in the config. Columns as :class:`AudioClassificationExpert` (``<field>_label``,
+    ``<field>_score``, ``<field>_labels`` = labels scoring at least ``threshold``). The audio is resampled to the
+    model's own rate (48 kHz for CLAP)."""
+
+    def __init__(self, model: str, labels: list[str], field: str = "events", threshold: float = 0.3,
+                 hypothesis_template: str = "This is a sound of {}.", device: str | int | None = None,
+                 name: str | None = None, revision: str | None = None, licence: str | None = None):
+        from transformers import pipeline
+
+        if not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x.strip() for x in labels):
+            raise ValueError(f"a zero-shot-audio-classification expert needs 'labels': a list of label strings, got {labels!r}")
+        self.labels, self.field, self.threshold, self.template = labels, field, threshold, hypothesis_template
+        self.name = name or f"{field}_zero_shot"
+        self.model_id, self.revision, self.licence = model, revision, licence
+        self._pipe = pipeline("zero-shot-audio-classification", model=model, device=_device(device), revision=revision)
+        self._rate = int(self._pipe.feature_extractor.sampling_rate)
+
+    def __call__(self, batch: list[Clip]) -> list[Measurements]:
+        import soxr
+
+        out = []
+        for clip in batch:
+            wave = clip.waveform if clip.sampling_rate == self._rate else soxr.resample(
+                clip.waveform, clip.sampling_rate, self._rate).astype(np.float32)
+            scores = self._pipe(wave, candidate_labels=self.labels, hypothesis_template=self.template)
+            best = scores[0]
+            out.append({
+                f"{self.field}_label": best["label"],
+                f"{self.field}_score": round(float(best["score"]), 4),
+                f"{self.field}_labels": [s["label"] for s in scores if s["score"] >= self.threshold],
+            })
+        return out
+
+    describe = AudioClassificationExpert.describe
+
+
+class CaptionerExpert(_ModelInfo):
     """Free-text caption of the clip by a chat audio model. Column ``caption``.
 
     ``task="audio-to-uas"`` (the default) loads a UAS-Audio checkpoint through its registered pipeline and
@@ -94,13 +162,14 @@ class CaptionerExpert:
     name = "captioner"
 
     def __init__(self, model: str, task: str = "audio-to-uas", device: str | int | None = None,
-                 max_new_tokens: int = 96):
+                 max_new_tokens: int = 96, licence: str | None = None):
         import uas_audio  # noqa: F401  (registers the audio-to-uas task)
         from transformers import pipeline
 
         from ...schema.prompts import CAPTION_PROMPT
 
         self.model_id, self.prompt, self.max_new_tokens = model, CAPTION_PROMPT, max_new_tokens
+        self.licence = licence
         self._pipe = pipeline(task, model=model, device=device)
 
     def __call__(self, batch: list[Clip]) -> list[Measurements]:

