@@ -21,6 +21,19 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
+# Markers that transformers' common test mixins (tests/test_transformers_common.py) put on their tests.
+TRANSFORMERS_MARKERS = (
+    "accelerate_tests", "flash_attn_test", "flash_attn_3_test", "flash_attn_4_test", "torch_compile_test",
+    "is_training_test", "is_pipeline_test", "is_tensor_parallel_test", "is_expert_parallel_test", "is_fsdp_test",
+    "is_agent_test", "is_staging_test", "order",
+)
+
+
+def pytest_configure(config):
+    for marker in TRANSFORMERS_MARKERS:
+        config.addinivalue_line("markers", f"{marker}: set by transformers' common test mixins")
+
+
 def pytest_collection_modifyitems(config, items):
     gpu_items = [item for item in items if "gpu" in item.keywords]
     if not gpu_items:
