@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: quickstart test test-all bench install install-dev
+.PHONY: quickstart test test-all bench install install-dev transformers-tests
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -23,13 +23,17 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# transformers' common test mixins, from the installed version's sdist (tests/transformers_common_tests.py)
+transformers-tests: install-dev
+	$(BIN)/python tests/transformers_common_tests.py
+
 quickstart: install
 	$(BIN)/uas-audio quickstart
 
-test: install-dev
+test: install-dev transformers-tests
 	$(BIN)/python -m pytest -q -m "not slow and not gpu"
 
-test-all: install-dev
+test-all: install-dev transformers-tests
 	$(BIN)/python -m pytest -q
 
 bench: install-dev

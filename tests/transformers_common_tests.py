@@ -111,6 +111,28 @@ _CONFIG_COMMON_KWARGS = {
 }
 
 
+def _local_asset(url: str, *args, **kwargs) -> str:
+    """A local file for one of the mixins' test-asset URLs. Audio assets (the mixins' two sound clips) become a
+    local 16 kHz WAV of the same name: one second of a deterministic chirp over noise, written once. Other URLs
+    (images, videos: modalities UAS-Audio has not) are returned unchanged."""
+    name = url.rsplit("/", 1)[-1]
+    stem, _, extension = name.rpartition(".")
+    if extension.lower() not in ("wav", "mp3", "flac", "ogg"):
+        return url
+    import numpy as np
+    import soundfile
+
+    path = cache_root() / "assets" / f"{stem}.wav"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rate = 16000
+        t = np.arange(rate) / rate
+        rng = np.random.default_rng(len(stem))
+        wave = 0.3 * np.sin(2 * np.pi * (200 + 600 * t) * t) + 0.02 * rng.standard_normal(rate)
+        soundfile.write(path, wave.astype(np.float32), rate)
+    return str(path)
+
+
 def load() -> types.ModuleType:
     """Import and return the ``transformers_tests`` package (fetching it if needed), stand-ins installed first."""
     package_dir = fetch()
@@ -127,8 +149,8 @@ def load() -> types.ModuleType:
         _stand_in(f"{PACKAGE}.utils", "stand-in package")
         _stand_in(f"{PACKAGE}.utils.test_configuration_utils", "stand-in", config_common_kwargs=_CONFIG_COMMON_KWARGS)
     if importlib.util.find_spec("fetch_hub_objects_for_ci") is None:
-        # test_processing_common maps test-asset URLs to local copies with it; our tests pass local data only.
-        _stand_in("fetch_hub_objects_for_ci", "stand-in", url_to_local_path=lambda url, *args, **kwargs: url)
+        # test_processing_common maps its test-asset URLs to local copies with it (upstream CI downloads them first).
+        _stand_in("fetch_hub_objects_for_ci", "stand-in", url_to_local_path=_local_asset)
     return importlib.import_module(PACKAGE)
 
 

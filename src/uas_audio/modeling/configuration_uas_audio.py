@@ -112,8 +112,12 @@ class UASAudioConfig(PreTrainedConfig):
     @property
     def vocab_size(self) -> int:
         """The text vocabulary's size (``text_config.vocab_size``, the one stored), read where a flat config is
-        expected; resizing the embeddings updates it through the text config."""
+        expected; resizing the embeddings updates it through the text config, and setting it sets the text config's."""
         return self.text_config.vocab_size
+
+    @vocab_size.setter
+    def vocab_size(self, value: int):
+        self.text_config.vocab_size = value
 
     @property
     def image_token_id(self) -> int | None:
