@@ -166,14 +166,6 @@ class UASAudioModelTest(ModelTesterMixin, GenerationTesterMixin, TrainingTesterM
         self.config_tester.run_common_tests()
 
 
-# Heavier common tests, run by `make test-all`: the 300-step overfit, and eager-vs-sdpa in float16 / bfloat16 (the
-# float32 variants stay in the default run; the half-precision ones only add CPU time on these machines).
-UASAudioModelTest.test_training_overfit = pytest.mark.slow(TrainingTesterMixin.test_training_overfit)
-for _name in dir(UASAudioModelTest):
-    if _name.startswith("test_eager_matches_sdpa_inference_") and ("fp16" in _name or "bf16" in _name):
-        setattr(UASAudioModelTest, _name, pytest.mark.slow(getattr(UASAudioModelTest, _name)))
-
-
 class UASAudioGenerationTest(unittest.TestCase):
     """Generation checks of our own, learned from transformers' GenerationTesterMixin, whose file
     (tests/generation/test_utils.py) the 5.23 / 5.24 sdists do not ship: assisted decoding (greedy and sampled),
