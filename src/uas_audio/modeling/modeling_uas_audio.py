@@ -544,10 +544,11 @@ class UASAudioModel(UASAudioPreTrainedModel):
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)  # (B, L, d_text)
 
-        placeholders = None
-        if input_features is not None or (input_ids is not None and self.config.audio_token_id is not None):
-            placeholders = self._placeholder_mask(input_ids, inputs_embeds)  # (B, L)
-        if input_features is not None and not self._is_prefill(cache) and not bool(placeholders.any()):
+        prefill = self._is_prefill(cache)
+        placeholders = None  # (B, L), found where they matter: with features, or in a prefill of ids
+        if input_features is not None or (prefill and input_ids is not None and self.config.audio_token_id is not None):
+            placeholders = self._placeholder_mask(input_ids, inputs_embeds)
+        if input_features is not None and not prefill and not bool(placeholders.any()):
             input_features = None  # continuing from a cache that already holds these clips
 
         audio_embeds = None
@@ -563,7 +564,7 @@ class UASAudioModel(UASAudioPreTrainedModel):
             inputs_embeds = inputs_embeds.masked_scatter(
                 placeholders[..., None].to(inputs_embeds.device), audio_embeds.to(inputs_embeds)
             )
-        elif placeholders is not None and self._is_prefill(cache) and bool(placeholders.any()):
+        elif placeholders is not None and bool(placeholders.any()):
             logger.warning_once(
                 f"UASAudioModel: input_ids hold {int(placeholders.sum())} audio placeholder tokens but no "
                 "input_features were given, so they are embedded as text tokens; pass the processor's input_features "
