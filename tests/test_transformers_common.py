@@ -15,6 +15,7 @@ import torch
 from transformers.models.auto import modeling_auto
 
 import transformers_common_tests as common
+from uas_audio.audio import frames as audio_frames
 from uas_audio.modeling import (
     UASAudioConfig,
     UASAudioEncoderConfig,
@@ -103,10 +104,11 @@ class UASAudioModelTester:
         frames = torch.tensor(self.clip_frames())
         features = floats_tensor([self.batch_size, self.audio_config["num_mel_bins"], self.feat_seq_length])
         features_mask = (torch.arange(self.feat_seq_length)[None, :] < frames[:, None]).long()
-        num_audio_tokens = UASAudioModel.num_audio_tokens(_NumTokens(config), frames)
+        window = config.audio_config.window_frames
+        num_audio_tokens = [audio_frames.num_audio_tokens(int(n), self.stack_factor, window) for n in frames]
 
         input_ids = ids_tensor([self.batch_size, self.seq_length], self.vocab_size - 8) + 8  # no special ids
-        for row, count in enumerate(num_audio_tokens.tolist()):
+        for row, count in enumerate(num_audio_tokens):
             input_ids[row, 1 : 1 + count] = self.audio_token_id
         attention_mask = torch.ones_like(input_ids)
         inputs = {
@@ -116,13 +118,6 @@ class UASAudioModelTester:
             "input_features_mask": features_mask,
         }
         return config, inputs
-
-
-class _NumTokens:
-    """Just enough of a model for ``UASAudioModel.num_audio_tokens`` (it only reads the config)."""
-
-    def __init__(self, config):
-        self.config = config
 
 
 # The mixins tell a base model from a model with a head by transformers' own name tables; ours are registered with
