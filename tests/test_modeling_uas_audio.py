@@ -108,7 +108,7 @@ def test_processor_placeholder_count_equals_encoder_projector_frames(model, proc
     assert placeholders.tolist() == model.num_audio_tokens(mel_frames).tolist()
     assert placeholders.tolist() == [frames.num_audio_tokens(int(n), 4) for n in mel_frames]
     with torch.no_grad():
-        audio = model.get_audio_features(inputs["input_features"], inputs["input_features_mask"])
+        audio = model.get_audio_features(inputs["input_features"], inputs["input_features_mask"]).pooler_output
         output = model(**inputs)
     assert audio.shape == (int(placeholders.sum()), model.config.text_config.hidden_size)
     assert output.logits.shape[:2] == inputs["input_ids"].shape
@@ -118,7 +118,7 @@ def test_audio_features_replace_placeholders_in_place(model):
     inputs = _audio_batch(model.config, [180, 95])
     with torch.no_grad():
         output = model.model(**inputs)
-        audio = model.get_audio_features(inputs["input_features"], inputs["input_features_mask"])
+        audio = model.get_audio_features(inputs["input_features"], inputs["input_features_mask"]).pooler_output
         text_only = model.model.language_model(
             inputs_embeds=model.get_input_embeddings()(inputs["input_ids"]), attention_mask=inputs["attention_mask"]
         )
@@ -154,10 +154,32 @@ def test_placeholder_feature_mismatch_raises(model):
         model(**inputs)
 
 
-def test_placeholders_without_features_raise(model):
+def test_placeholders_without_features_are_embedded_as_text(model):
+    """The contract of transformers' audio LLMs (Voxtral, Qwen2-Audio): ids alone are text, whatever their value."""
     inputs = _audio_batch(model.config, [100])
-    with pytest.raises(ValueError, match="no input_features"):
-        model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+    ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    with torch.no_grad():
+        hidden = model.model(input_ids=ids, attention_mask=mask).last_hidden_state
+        as_text = model.model.language_model(
+            inputs_embeds=model.get_input_embeddings()(ids), attention_mask=mask
+        ).last_hidden_state
+    torch.testing.assert_close(hidden, as_text)
+
+
+def test_get_audio_features_returns_encoder_output_with_projected_features(model):
+    inputs = _audio_batch(model.config, [180, 95])
+    with torch.no_grad():
+        output = model.get_audio_features(inputs["input_features"], inputs["input_features_mask"],
+                                          output_hidden_states=True)
+        as_tuple = model.get_audio_features(inputs["input_features"], inputs["input_features_mask"],
+                                            return_dict=False)
+    expected_tokens = sum(frames.num_audio_tokens(n, 4) for n in (180, 95))
+    assert output.pooler_output.shape == (expected_tokens, model.config.text_config.hidden_size)
+    assert output.last_hidden_state.shape == (2, 90, model.config.audio_config.hidden_size)
+    assert output.output_lengths.tolist() == [90, 48]
+    assert len(output.hidden_states) == model.config.audio_config.num_hidden_layers + 1
+    assert isinstance(as_tuple, tuple)
+    torch.testing.assert_close(as_tuple[0], output.last_hidden_state)
 
 
 # --- loss ------------------------------------------------------------------------------------------------
@@ -305,7 +327,7 @@ def test_mlp_projector_stacks_frames_then_two_layers():
     assert projector.linear_1.in_features == 2 * 64 and projector.linear_2.out_features == 64
     inputs = _audio_batch(model.config, [99])
     with torch.no_grad():
-        audio = model.get_audio_features(inputs["input_features"], inputs["input_features_mask"])
+        audio = model.get_audio_features(inputs["input_features"], inputs["input_features_mask"]).pooler_output
     assert audio.shape == (frames.num_audio_tokens(99, 2), 64)
 
 

@@ -110,6 +110,16 @@ class UASAudioConfig(PreTrainedConfig):
             )
 
     @property
+    def vocab_size(self) -> int:
+        """The text vocabulary's size (``text_config.vocab_size``, the one stored), read where a flat config is
+        expected; resizing the embeddings updates it through the text config, and setting it sets the text config's."""
+        return self.text_config.vocab_size
+
+    @vocab_size.setter
+    def vocab_size(self, value: int):
+        self.text_config.vocab_size = value
+
+    @property
     def image_token_id(self) -> int | None:
         """The audio placeholder id under the name TRL's multimodal trainers read (they suppress it in sampling)."""
         return self.audio_token_id

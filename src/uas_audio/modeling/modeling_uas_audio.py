@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Unpack
 
 import torch
 from torch import nn
@@ -25,18 +26,31 @@ from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import (
     BaseModelOutputWithPast,
+    BaseModelOutputWithPooling,
     CausalLMOutputWithPast,
     ModelOutput,
     MoeCausalLMOutputWithPast,
 )
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, slice_logits_to_keep
-from transformers.utils import can_return_tuple
+from transformers.utils import TransformersKwargs, can_return_tuple, logging
+from transformers.utils.deprecation import deprecate_kwarg
 
 from .configuration_uas_audio import UASAudioConfig, UASAudioEncoderConfig
 
 # transformers 5.24 renamed the KV cache from ``past_key_values`` to ``cache``, both as a forward argument (what
 # ``generate`` passes) and as an output field; 5.23 knows only the old name. The installed version's name, read once:
 CACHE_NAME = "cache" if "cache" in BaseModelOutputWithPast.__dataclass_fields__ else "past_key_values"
+
+logger = logging.get_logger(__name__)
+
+
+def _cache_argument(forward: Callable) -> Callable:
+    """Where the KV cache is ``cache`` (transformers >= 5.24), ``past_key_values=`` still works and warns as
+    transformers' own models do (its removal is announced for 5.40); on 5.23 it is the current name."""
+    if CACHE_NAME == "cache":
+        return deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")(forward)
+    return forward
+
 
 def audio_code_token(index: int) -> str:
     """The vocabulary entry of speech code ``index`` (as ``uas_audio.processing.audio_code_token``; repeated here
@@ -149,16 +163,19 @@ class UASAudioEncoderLayer(GradientCheckpointingLayer):
         self.dropout = config.dropout
         self.activation_dropout = config.activation_dropout
 
-    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The block's output and its attention weights (``None`` unless the attention function returns them)."""
         residual = hidden_states
-        hidden_states, _ = self.self_attn(self.self_attn_layer_norm(hidden_states), attention_mask)
+        hidden_states, weights = self.self_attn(self.self_attn_layer_norm(hidden_states), attention_mask)
         hidden_states = residual + nn.functional.dropout(hidden_states, p=self.dropout, training=self.training)
 
         residual = hidden_states
         hidden_states = self.activation_fn(self.fc1(self.final_layer_norm(hidden_states)))
         hidden_states = nn.functional.dropout(hidden_states, p=self.activation_dropout, training=self.training)
         hidden_states = self.fc2(hidden_states)
-        return residual + nn.functional.dropout(hidden_states, p=self.dropout, training=self.training)
+        return residual + nn.functional.dropout(hidden_states, p=self.dropout, training=self.training), weights
 
 
 class UASAudioPreTrainedModel(PreTrainedModel):
@@ -197,10 +214,12 @@ class UASAudioPreTrainedModel(PreTrainedModel):
 
 
 @dataclass
-class UASAudioEncoderOutput(ModelOutput):
-    """Encoder output: ``last_hidden_state`` ``(B, E, d)`` right-padded, ``output_lengths`` ``(B,)`` valid frames."""
+class UASAudioEncoderOutput(BaseModelOutputWithPooling):
+    """Encoder output: ``last_hidden_state`` ``(B, E, d_audio)`` right-padded and ``output_lengths`` ``(B,)`` valid
+    frames. ``get_audio_features`` fills ``pooler_output`` with the projected features ``(num_audio_tokens, d_text)``.
+    ``hidden_states`` / ``attentions`` (when asked) are per encoder window, as the layers see them: ``(N, W/2, d)``
+    and ``(N, heads, W/2, W/2)`` for the ``N`` windows of the batch (one per clip up to 30 s)."""
 
-    last_hidden_state: torch.Tensor | None = None
     output_lengths: torch.Tensor | None = None
 
 
@@ -236,11 +255,22 @@ class UASAudioEncoder(UASAudioPreTrainedModel):
         """Encoder frames produced for clips of ``num_frames`` mel frames (``uas_audio.audio.frames`` rule)."""
         return _encoder_frames(num_frames, self.window_frames)
 
+    @can_return_tuple
     def forward(
-        self, input_features: torch.Tensor, input_features_mask: torch.Tensor | None = None, **kwargs
+        self,
+        input_features: torch.Tensor,
+        input_features_mask: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        **kwargs,
     ) -> UASAudioEncoderOutput:
         """Encode ``input_features`` ``(B, num_mel_bins, T)`` with ``input_features_mask`` ``(B, T)`` (1 on real
         frames, right padding) into ``(B, E, d)`` where ``E`` is the longest clip's encoder length."""
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        if output_attentions is None:
+            output_attentions = self.config.output_attentions
+        record = {"hidden_states": [] if output_hidden_states else None, "attentions": [] if output_attentions else None}
         batch, num_bins, total = input_features.shape
         if num_bins != self.config.num_mel_bins:
             raise ValueError(
@@ -252,7 +282,7 @@ class UASAudioEncoder(UASAudioPreTrainedModel):
         window = self.window_frames
         num_windows = math.ceil(total / window)
         if num_windows == 1:
-            hidden_states = self._encode_windows(input_features, lengths)
+            hidden_states = self._encode_windows(input_features, lengths, record)
         else:
             # (B, M, nW * W) -> (B * nW, M, W); windows past a clip's end are dropped before encoding
             padded = nn.functional.pad(input_features, (0, num_windows * window - total))
@@ -261,7 +291,7 @@ class UASAudioEncoder(UASAudioPreTrainedModel):
             starts = torch.arange(num_windows, device=lengths.device) * window
             window_lengths = (lengths[:, None] - starts[None, :]).clamp(0, window).reshape(-1)
             keep = window_lengths > 0
-            encoded = self._encode_windows(windows[keep], window_lengths[keep])  # (N, W/2, d)
+            encoded = self._encode_windows(windows[keep], window_lengths[keep], record)  # (N, W/2, d)
             # Every window of a clip but its last is full, so each clip's frames form a prefix of its row.
             per_window = encoded.new_zeros(batch * num_windows, window // 2, encoded.shape[-1])
             per_window[keep] = encoded
@@ -269,7 +299,12 @@ class UASAudioEncoder(UASAudioPreTrainedModel):
 
         output_lengths = self.output_lengths(lengths)
         hidden_states = hidden_states[:, : int(output_lengths.max())]
-        return UASAudioEncoderOutput(last_hidden_state=hidden_states, output_lengths=output_lengths)
+        return UASAudioEncoderOutput(
+            last_hidden_state=hidden_states,
+            output_lengths=output_lengths,
+            hidden_states=tuple(record["hidden_states"]) if output_hidden_states else None,
+            attentions=tuple(record["attentions"]) if output_attentions else None,
+        )
 
     def _frame_lengths(self, input_features: torch.Tensor, input_features_mask: torch.Tensor | None) -> torch.Tensor:
         batch, _, total = input_features.shape
@@ -289,8 +324,9 @@ class UASAudioEncoder(UASAudioPreTrainedModel):
             raise ValueError("UASAudioEncoder: input_features_mask must mark real frames as a prefix (right padding)")
         return lengths
 
-    def _encode_windows(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Encode windows ``(N, M, T <= window)`` with ``lengths`` real frames each into ``(N, ceil(T / 2), d)``."""
+    def _encode_windows(self, features: torch.Tensor, lengths: torch.Tensor, record: dict) -> torch.Tensor:
+        """Encode windows ``(N, M, T <= window)`` with ``lengths`` real frames each into ``(N, ceil(T / 2), d)``;
+        each layer's input (and the last layer's output) and attention weights go to ``record``'s lists."""
         total = features.shape[-1]
         frame_mask = (torch.arange(total, device=lengths.device)[None, :] < lengths[:, None]).to(features.dtype)
         # Zero padded frames before each convolution: a clip then sees exactly the zero padding it would see alone.
@@ -304,8 +340,15 @@ class UASAudioEncoder(UASAudioPreTrainedModel):
         valid = torch.arange(out_len, device=lengths.device)[None, :] < ((lengths + 1) // 2)[:, None]
         attention_mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden, attention_mask=valid)
         for layer in self.layers:
-            hidden = layer(hidden, attention_mask)
-        return self.layer_norm(hidden)
+            if record["hidden_states"] is not None:
+                record["hidden_states"].append(hidden)
+            hidden, weights = layer(hidden, attention_mask)
+            if record["attentions"] is not None:
+                record["attentions"].append(weights)
+        hidden = self.layer_norm(hidden)
+        if record["hidden_states"] is not None:
+            record["hidden_states"].append(hidden)
+        return hidden
 
     @classmethod
     def from_whisper(
@@ -469,17 +512,21 @@ class UASAudioModel(UASAudioPreTrainedModel):
         window = self.config.audio_config.window_frames
         return _stacked_frames(_encoder_frames(num_frames, window), self.config.projector_stack_factor)
 
+    @can_return_tuple
     def get_audio_features(
-        self, input_features: torch.Tensor, input_features_mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Projected audio features ``(sum of num_audio_tokens over clips, d_text)``, clips in batch order: exactly
-        what fills the clips' placeholder tokens."""
+        self, input_features: torch.Tensor, input_features_mask: torch.Tensor | None = None, **kwargs
+    ) -> UASAudioEncoderOutput:
+        """Encode and project clips. ``pooler_output`` holds the projected features ``(sum of num_audio_tokens over
+        clips, d_text)``, clips in batch order: exactly what fills the clips' placeholder tokens;
+        ``last_hidden_state`` the encoder output ``(B, E, d_audio)`` (``output_hidden_states`` /
+        ``output_attentions`` ask for the encoder's, per window)."""
         if self.audio_tower is None:
             raise ValueError("UASAudioModel: input_mode='discrete' has no audio encoder; audio enters as code tokens")
         # Features arrive in float32 from the processor; run them in the tower's dtype (e.g. bfloat16).
         input_features = input_features.to(self.audio_tower.conv1.weight.dtype)
-        encoded = self.audio_tower(input_features, input_features_mask)
-        return self.multi_modal_projector(encoded.last_hidden_state, encoded.output_lengths)
+        encoded = self.audio_tower(input_features, input_features_mask, return_dict=True, **kwargs)
+        encoded.pooler_output = self.multi_modal_projector(encoded.last_hidden_state, encoded.output_lengths)
+        return encoded
 
     def _placeholder_mask(self, input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor) -> torch.Tensor:
         """``(B, L)`` True on audio placeholders, found by id, or by embedding when only embeddings are given."""
@@ -491,6 +538,7 @@ class UASAudioModel(UASAudioPreTrainedModel):
         return (inputs_embeds == self.get_input_embeddings()(token)).all(-1)
 
     @can_return_tuple
+    @_cache_argument
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -502,19 +550,31 @@ class UASAudioModel(UASAudioPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         past_key_values: Cache | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> UASAudioModelOutputWithPast:
-        """``cache`` is the KV cache (``past_key_values`` is its pre-5.24 name, still what older ``generate`` passes)."""
+        """``cache`` is the KV cache (``past_key_values`` is its pre-5.24 name, still what 5.23's ``generate`` passes).
+
+        Each audio placeholder of ``input_ids`` takes one projected frame of ``input_features``, clips in order. Without
+        ``input_features``, placeholder ids are embedded as the text tokens they are (as in transformers' Voxtral
+        and Qwen2-Audio; a warning says so once). With a non-empty ``cache`` and no placeholder among the new
+        ``input_ids``, the features were consumed when the cache was filled and are not encoded again.
+        """
         cache = cache if cache is not None else past_key_values
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("UASAudioModel: pass exactly one of input_ids or inputs_embeds")
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)  # (B, L, d_text)
 
+        prefill = self._is_prefill(cache)
+        placeholders = None  # (B, L), found where they matter: with features, or in a prefill of ids
+        if input_features is not None or (prefill and input_ids is not None and self.config.audio_token_id is not None):
+            placeholders = self._placeholder_mask(input_ids, inputs_embeds)
+        if input_features is not None and not prefill and not bool(placeholders.any()):
+            input_features = None  # continuing from a cache that already holds these clips
+
         audio_embeds = None
         if input_features is not None:
-            audio_embeds = self.get_audio_features(input_features, input_features_mask)
-            placeholders = self._placeholder_mask(input_ids, inputs_embeds)
+            audio_embeds = self.get_audio_features(input_features, input_features_mask).pooler_output
             num_placeholders = int(placeholders.sum())
             if num_placeholders != audio_embeds.shape[0]:
                 raise ValueError(
@@ -525,13 +585,12 @@ class UASAudioModel(UASAudioPreTrainedModel):
             inputs_embeds = inputs_embeds.masked_scatter(
                 placeholders[..., None].to(inputs_embeds.device), audio_embeds.to(inputs_embeds)
             )
-        elif input_ids is not None and self._is_prefill(cache) and self.config.audio_token_id is not None:
-            num_placeholders = int((input_ids == self.config.audio_token_id).sum())
-            if num_placeholders:
-                raise ValueError(
-                    f"UASAudioModel: input_ids hold {num_placeholders} audio placeholder tokens but no input_features "
-                    "were given; pass the processor's input_features and input_features_mask with them"
-                )
+        elif placeholders is not None and bool(placeholders.any()):
+            logger.warning_once(
+                f"UASAudioModel: input_ids hold {int(placeholders.sum())} audio placeholder tokens but no "
+                "input_features were given, so they are embedded as text tokens; pass the processor's input_features "
+                "and input_features_mask to fill them with audio"
+            )
 
         outputs = self.language_model(
             attention_mask=attention_mask,
@@ -598,6 +657,9 @@ class UASAudioForConditionalGeneration(UASAudioPreTrainedModel, GenerationMixin)
 
     # Applies only when the composite config sets tie_word_embeddings (it is False by default).
     _tied_weights_keys = {"lm_head.weight": "model.language_model.embed_tokens.weight"}
+    # Tensor parallelism: the LLM's own plan shards its embeddings; the head is sharded over the vocabulary with the
+    # logits gathered, as transformers' causal LMs do, so a tied head and its embedding are sharded together.
+    _tp_plan = {"lm_head": "colwise_gather_output"}
 
     def __init__(self, config: UASAudioConfig):
         super().__init__(config)
@@ -618,16 +680,17 @@ class UASAudioForConditionalGeneration(UASAudioPreTrainedModel, GenerationMixin)
         self.lm_head = new_embeddings
 
     def get_audio_features(
-        self, input_features: torch.Tensor, input_features_mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Projected audio features ``(num_audio_tokens, d_text)``; see ``UASAudioModel.get_audio_features``."""
-        return self.model.get_audio_features(input_features, input_features_mask)
+        self, input_features: torch.Tensor, input_features_mask: torch.Tensor | None = None, **kwargs
+    ) -> UASAudioEncoderOutput:
+        """Encoder output with the projected features in ``pooler_output``; see ``UASAudioModel.get_audio_features``."""
+        return self.model.get_audio_features(input_features, input_features_mask, **kwargs)
 
     def num_audio_tokens(self, num_frames: torch.Tensor) -> torch.Tensor:
         """Placeholder tokens for clips of ``num_frames`` mel frames."""
         return self.model.num_audio_tokens(num_frames)
 
     @can_return_tuple
+    @_cache_argument
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -641,7 +704,7 @@ class UASAudioForConditionalGeneration(UASAudioPreTrainedModel, GenerationMixin)
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
         past_key_values: Cache | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> CausalLMOutputWithPast:
         """Logits ``(B, L, vocab)`` and, with ``labels`` ``(B, L)``, the shifted causal-LM loss (-100 ignored).
         ``cache`` is the KV cache (``past_key_values``: its pre-5.24 name)."""
@@ -676,7 +739,12 @@ class UASAudioForConditionalGeneration(UASAudioPreTrainedModel, GenerationMixin)
         return MoeCausalLMOutputWithPast(**fields, aux_loss=aux_loss, router_logits=outputs.router_logits)
 
     def prepare_inputs_for_generation(self, *args, is_first_iteration: bool | None = False, **kwargs):
-        """Audio features enter the prefill forward only; later steps read the audio from the KV cache."""
+        """Audio features enter the forward that fills an empty cache only; later steps read the audio from the KV
+        cache. An assistant model in assisted decoding is never told it is at its first iteration, yet its first
+        forward starts from an empty cache, so the cache decides (its audio is then encoded, not read as text)."""
+        cache = kwargs.get("cache", kwargs.get("past_key_values"))
+        if cache is not None and cache.get_seq_length() == 0:
+            is_first_iteration = True
         model_inputs = super().prepare_inputs_for_generation(*args, is_first_iteration=is_first_iteration, **kwargs)
         if not is_first_iteration and kwargs.get("use_cache", True):
             model_inputs.pop("input_features", None)

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 from transformers import BatchFeature
-from transformers.processing_utils import ProcessorMixin
+from transformers.processing_utils import MultiModalData, ProcessorMixin
 
-from ..audio.frames import num_audio_tokens
+from ..audio.frames import num_audio_tokens, num_mel_frames
 from .chatml import AUDIO_BOS, AUDIO_EOS, AUDIO_TOKEN, END_OF_TEXT, IM_END
 
 if TYPE_CHECKING:
@@ -115,11 +115,22 @@ class UASAudioProcessor(ProcessorMixin):
         """
         if text is None:
             raise ValueError("UASAudioProcessor: text is required (put one <|audio|> where each clip goes)")
+        for modality in ("images", "videos"):
+            if kwargs.get(modality) is not None:
+                raise ValueError(f"UASAudioProcessor: takes text and audio; got {modality}, which it cannot process")
         return super().__call__(text=text, audio=audio, **kwargs)
 
     def num_audio_tokens(self, num_frames: int) -> int:
         """Placeholders between ``<|audio_bos|>`` and ``<|audio_eos|>`` for a clip of ``num_frames`` mel frames."""
         return num_audio_tokens(num_frames, self.stack_factor)
+
+    def _get_num_multimodal_tokens(self, audio_lengths: Sequence[int] | None = None, **kwargs) -> MultiModalData:
+        """Audio placeholder tokens the processor writes for clips of ``audio_lengths`` samples at the feature
+        extractor's rate (the count vLLM and transformers' processor tests ask for)."""
+        data = {}
+        if audio_lengths is not None:
+            data["num_audio_tokens"] = [self.num_audio_tokens(num_mel_frames(int(n))) for n in audio_lengths]
+        return MultiModalData(**data)
 
     def _process_audio(self, audio, **kwargs):
         sampling_rate = kwargs.get("sampling_rate") or self.feature_extractor.sampling_rate
