@@ -222,3 +222,17 @@ def test_logs_off_a_terminal_have_no_progress_bars_and_no_warnings(runs):
     log = proc.stdout + proc.stderr
     assert "\r" not in log and "it/s" not in log and "clip/s" not in log
     assert "Warning" not in log
+
+
+# ------------------------------------------------------------------------------------------------- packaging
+
+
+def test_packaging_metadata_is_current_spdx():
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    assert pyproject["project"]["license"] == "Apache-2.0"  # a string (PEP 639), not the deprecated table
+    assert pyproject["project"]["license-files"] == ["LICENSE"]
+    assert "Apache License" in (root / "LICENSE").read_text()[:200]
+    assert "setuptools>=77" in pyproject["build-system"]["requires"]  # the first setuptools that reads PEP 639

@@ -27,8 +27,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quickstart", help="the main job on the embedded default, offline, on CPU")
     p.add_argument("--out", default="quickstart-report", help="report directory")
     p.add_argument("--fast", action="store_true",
-                   help="the smoke run the tests use: tiny sizes, under a minute; checks the loop, its numbers mean "
-                        "nothing")
+                   help="the smoke run the tests use: tiny sizes, under a minute on 2 idle CPU cores; it checks that "
+                        "the loop runs, its accuracies mean nothing")
     p.add_argument("--seed", type=int, default=0, help="seed of the corpus, the splits and training")
     p.set_defaults(func=_quickstart)
 
@@ -52,7 +52,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-key-env", help="environment variable holding the endpoint's API key")
     p.add_argument("--num-proc", type=int, help="worker processes per shard")
     p.add_argument("--shard-size", type=int, help="rows per output shard (the unit of resumption)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (they show only on a terminal anyway)")
     p.set_defaults(func=_annotate)
 
     # --- qa -----------------------------------------------------------------------------------------
@@ -370,11 +370,6 @@ def _quiet_when_not_a_terminal() -> None:
         return
     for name in ("TQDM_DISABLE", "HF_DATASETS_DISABLE_PROGRESS_BARS", "HF_HUB_DISABLE_PROGRESS_BARS"):
         os.environ.setdefault(name, "1")
-    # a library already imported (an in-process caller) has read its variable: tell it directly
-    if "datasets" in sys.modules:
-        sys.modules["datasets"].disable_progress_bars()
-    if "huggingface_hub" in sys.modules:
-        sys.modules["huggingface_hub"].utils.disable_progress_bars()
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -389,7 +384,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
-    _quiet_when_not_a_terminal()
+    if argv is None:  # the process's own command line: its environment is ours to set (not an in-process caller's)
+        _quiet_when_not_a_terminal()
     if os.environ.get("UAS_AUDIO_TRACEBACK"):  # a developer's switch: let every exception through
         return int(args.func(args) or 0)
     try:
@@ -398,7 +394,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"uas-audio {args.command}: interrupted", file=sys.stderr)
         return 130
     except _user_errors() as err:
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        message = "; ".join(lines) or type(err).__name__
+        mark = getattr(err, "problem_mark", None)
+        if type(err).__module__.startswith("yaml") and mark is not None:  # a YAML syntax error, without the carets
+            message = f"not valid YAML: {err.problem} at line {mark.line + 1}, column {mark.column + 1}"
         print(f"uas-audio {args.command}: error: {message}", file=sys.stderr)
         return 2
 

@@ -121,11 +121,16 @@ def find_undecodable_rows(ds) -> list[dict[str, Any]]:
     (UAS-QA rows share clips), so a corrupt file is found before training rather than at the batch that holds it."""
     from ..audio import AudioDecodeError, load_audio
 
+    import datasets
+
     columns = [c for c in ("id", "audio", "messages") if c in ds.column_names]
     if "audio" not in columns and "messages" not in columns:
         return []
+    ds = ds.select_columns(columns)
+    if isinstance(ds.features.get("audio"), datasets.Audio) and ds.features["audio"].decode:
+        ds = ds.cast_column("audio", datasets.Audio(decode=False))  # decoded here, by soundfile, not by datasets
     bad, seen = [], {}
-    for index, row in enumerate(ds.select_columns(columns)):
+    for index, row in enumerate(ds):
         audio = _row_audio(row)
         if audio is None:
             continue
