@@ -281,7 +281,7 @@ def _train(args: argparse.Namespace) -> int:
     try:
         trainer = train(args.stage, config=args.config, model=args.model, data=args.data, lora=args.lora,
                         output_dir=args.output_dir, resume=args.resume, max_steps=args.max_steps,
-                        report_to=args.report_to, skip_bad_rows=args.skip_bad_rows)
+                        report_to=args.report_to, skip_bad_rows=args.skip_bad_rows, refuse_finished=True)
     except (FileNotFoundError, ValueError) as err:
         print(f"uas-audio train: error: {err}", file=sys.stderr)
         return 2

@@ -281,9 +281,9 @@ def build_trainer(recipe, model, processor, train_dataset, lora: bool = False, c
     return trainer
 
 
-def _resume_checkpoint(recipe) -> str:
-    """The checkpoint ``--resume`` continues from; refused when there is none or when its run already reached
-    ``max_steps`` (resuming would train past the schedule's end at learning rate 0 and write another checkpoint)."""
+def _resume_checkpoint(recipe, refuse_finished: bool = False) -> str:
+    """The checkpoint ``--resume`` continues from; refused when there is none, and with ``refuse_finished`` when its
+    run already reached ``max_steps`` (resuming would train past the schedule's end at learning rate 0)."""
     import json
 
     from transformers.trainer_utils import get_last_checkpoint
@@ -293,7 +293,7 @@ def _resume_checkpoint(recipe) -> str:
     if checkpoint is None:
         raise FileNotFoundError(f"--resume: no checkpoint-* folder in {out}")
     state_file = Path(checkpoint) / "trainer_state.json"
-    if state_file.is_file():
+    if refuse_finished and state_file.is_file():
         state = json.loads(state_file.read_text())
         step = int(state.get("global_step", 0))
         target = recipe.max_steps if recipe.max_steps and recipe.max_steps > 0 else int(state.get("max_steps") or 0)
@@ -317,13 +317,15 @@ def train(
     train_dataset=None,
     callbacks: Sequence = (),
     skip_bad_rows: bool = False,
+    refuse_finished: bool = False,
 ):
     """Run one stage; returns the trainer (its ``state.log_history`` holds the losses).
 
     ``train_dataset`` (already built rows) replaces ``data``; ``overrides`` are recipe fields applied last. Every
     clip of ``data`` is decoded before training starts: an undecodable one stops the run, or with
-    ``skip_bad_rows`` is left out and listed in ``output_dir/bad_rows.jsonl``. ``resume`` on a run whose last
-    checkpoint already reached ``max_steps`` raises and writes nothing.
+    ``skip_bad_rows`` is left out and listed in ``output_dir/bad_rows.jsonl``. With ``refuse_finished`` (the command
+    line), ``resume`` on a run whose last checkpoint already reached ``max_steps`` raises and writes nothing; a
+    caller that finishes interrupted runs itself (``train_stages``, the quickstart) resumes such a checkpoint.
     """
     values = dict(overrides or {})
     if output_dir is not None:
@@ -335,7 +337,7 @@ def train(
     recipe = load_recipe(stage, config, **values)
     from .lora import is_lora_folder
 
-    checkpoint = _resume_checkpoint(recipe) if resume else None  # before anything is loaded or written
+    checkpoint = _resume_checkpoint(recipe, refuse_finished) if resume else None  # before anything is loaded or written
     if train_dataset is None:
         found = load_training_data(data, check_audio=True, skip_bad_rows=skip_bad_rows,
                                    bad_rows_file=Path(recipe.output_dir) / "bad_rows.jsonl")
