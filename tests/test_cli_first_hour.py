@@ -85,6 +85,8 @@ def runs(tmp_path_factory):
         "eval-bad-clip": ["eval", "--model", "model", "--bench", "mmau", "--data", "mcq.json", "--audio-root", ".",
                           "--out", "eval-out", "--max-new-tokens", "4"],
         "annotate-missing-config": ["annotate", "empty-src", "--out", "ann2", "--config", "missing.yaml"],
+        "annotate-config-typo": ["annotate", "empty-src", "--out", "ann3", "--config", "typo.yaml"],
+        "annotate-config-not-yaml": ["annotate", "empty-src", "--out", "ann4", "--config", "broken.yaml"],
         "qa-nothing-accepted": ["qa", "ann-none", "--out", "qa-out"],
         "train-nothing-accepted": ["train", "--stage", "3", "--data", "ann-none", "--output-dir", "t1"],
         "train-corrupt-clip": ["train", "--stage", "2", "--data", "corrupt", "--output-dir", "t2"],
@@ -92,6 +94,8 @@ def runs(tmp_path_factory):
                                   "--resume", "--max-steps", "2"],
         "synth-log": ["synth", "--out", "synth-out", "--num-clips", "2", "--no-audiofolder"],
     }
+    (root / "typo.yaml").write_text("shard_sise: 3\n")
+    (root / "broken.yaml").write_text("experts: [pitch\n")
     before = {"finished": _tree(root / "finished")}
     with ThreadPoolExecutor(max_workers=4) as pool:
         futures = {name: pool.submit(_run, args, root) for name, args in cases.items()}
@@ -164,6 +168,14 @@ def test_eval_keeps_an_undecodable_item_counts_it_wrong_and_reports_why(runs):
 def test_a_missing_annotate_config_is_one_line_naming_the_file(runs):
     _, results, _ = runs
     assert "missing.yaml" in _user_error(results["annotate-missing-config"], "annotate")
+
+
+def test_a_config_key_typo_or_broken_yaml_is_one_line(runs):
+    _, results, _ = runs
+    line = _user_error(results["annotate-config-typo"], "annotate")
+    assert "typo.yaml" in line and "shard_sise" in line
+    line = _user_error(results["annotate-config-not-yaml"], "annotate")
+    assert "not valid YAML" in line and "line 2" in line
 
 
 def test_qa_on_an_annotation_without_accepted_rows_warns_and_fails(runs):
