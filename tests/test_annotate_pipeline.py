@@ -260,6 +260,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # two annotate processes; test_num_proc_gives_the_same_rows covers the shards by default
 def test_two_process_sharded_run_equals_the_single_process_run(source, reference, tmp_path):
     port = str(_free_port())
     procs = [

@@ -5,10 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "annotate_throughput.py"
 RESULT = re.compile(r"^RESULT (\w+): (-?[\d.]+) (.+?) \(target (>=|<=|>|<|==) (-?[\d.]+)\)$")
 
 
+@pytest.mark.slow  # ~85 s on a loaded 2-core machine (librosa.pyin is the peer)
 def test_quick_benchmark_prints_its_tables_and_result_lines():
     run = subprocess.run([sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]

@@ -14,6 +14,7 @@ from perception_ablation import summarize  # noqa: E402
 from run_all import parse_results  # noqa: E402
 
 
+@pytest.mark.slow  # ~100 s on a loaded 2-core machine: the default run keeps the summary test below
 def test_quick_ablation_prints_tables_plot_and_results(tmp_path):
     plot = tmp_path / "ablation.png"
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "perception_ablation.py"), "--quick",

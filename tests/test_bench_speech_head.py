@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # ~35 s on a loaded 2-core machine (builds the ~100M base preset)
 def test_speech_head_benchmark_quick_prints_tables_and_the_rtf_result():
     completed = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "speech_head.py"), "--quick"],

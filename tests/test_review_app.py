@@ -19,8 +19,10 @@ from uas_audio.cli import main
 from uas_audio.review.app import (
     PASSWORD_ENV,
     USER_ENV,
+    LoopbackHostOnly,
     ReviewSecurityError,
     field_elem_id,
+    host_header_is_loopback,
     format_value,
     launch_app,
     open_session,
@@ -243,9 +245,10 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _status(url, data=None):
+def _status(url, data=None, host=None):
+    headers = {"Host": host} if host else {}
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=5) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data, headers=headers), timeout=5) as response:
             return response.status
     except urllib.error.HTTPError as err:
         return err.code
@@ -266,12 +269,44 @@ def test_review_command_with_credentials_serves_only_after_login(dataset_dir, tm
         wrong = urllib.parse.urlencode({"username": "alice", "password": "guess"}).encode()
         assert _status(f"{base}/login", wrong) == 400
         right = urllib.parse.urlencode({"username": "alice", "password": password}).encode()
+        # DNS rebinding: a page of evil.example.com re-pointed at 127.0.0.1 sends its own name as Host
+        assert _status(f"{base}/login", right, host="evil.example.com") == 403
+        assert _status(f"{base}/config", host=f"evil.example.com:{port}") == 403
         assert _status(f"{base}/login", right) == 200
     finally:
         proc.terminate()
         output, _ = proc.communicate(timeout=60)
     assert "reviewing 6 items" in output
     assert password not in output
+
+
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("127.0.0.1:7860", True), ("localhost", True), ("LOCALHOST:80", True), ("[::1]:7860", True), ("::1", True),
+    ("127.0.0.2", True), ("evil.example.com", False), ("evil.example.com:7860", False),
+    ("127.0.0.1.evil.example.com", False), ("localhost.evil.example.com", False), ("", False), (None, False)])
+def test_host_header_is_loopback_only_for_names_of_this_machine(host, loopback):
+    assert host_header_is_loopback(host) is loopback
+
+
+def test_a_post_addressed_to_another_host_is_refused_before_any_handler_runs():
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    stored = []
+
+    async def vote(request):
+        stored.append(await request.body())
+        return PlainTextResponse("stored")
+
+    app = Starlette(routes=[Route("/vote", vote, methods=["POST"])], middleware=[Middleware(LoopbackHostOnly)])
+    client = TestClient(app)
+    refused = client.post("/vote", content=b"correct", headers={"Host": "evil.example.com"})
+    assert refused.status_code == 403 and stored == []
+    assert client.post("/vote", content=b"correct", headers={"Host": "127.0.0.1:7860"}).text == "stored"
+    assert stored == [b"correct"]
 
 
 # ------------------------------------------------------------------------------------------------ browser

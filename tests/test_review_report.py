@@ -85,6 +85,8 @@ def test_overall_kappa_pools_item_field_pairs():
 
 def _store_with(tmp_path, votes):
     store = ReviewStore(tmp_path / "review.sqlite")
+    items = sorted({v.item_id for v in votes})
+    store.save_sample(0, len(items), items)
     for v in votes:
         store.record_vote(v.item_id, v.field, v.annotator, v.verdict)
     return tmp_path / "review.sqlite"

@@ -19,8 +19,15 @@ def test_database_runs_in_wal_mode(tmp_path):
     conn.close()
 
 
+def _sampled_store(path, item_ids):
+    """A store with a sample of ``item_ids`` drawn: votes go to sampled items only."""
+    store = ReviewStore(path)
+    store.save_sample(0, len(item_ids), item_ids)
+    return store
+
+
 def test_a_second_vote_replaces_the_first_and_keeps_its_creation_time(tmp_path):
-    store = ReviewStore(tmp_path / "r.sqlite")
+    store = _sampled_store(tmp_path / "r.sqlite", ["a"])
     store.record_vote("a", "paralinguistics.age", "alice", "correct")
     first = store.votes()[0]
     store.record_vote("a", "paralinguistics.age", "alice", "Incorrect")
@@ -32,7 +39,7 @@ def test_a_second_vote_replaces_the_first_and_keeps_its_creation_time(tmp_path):
 
 
 def test_each_annotator_has_their_own_vote(tmp_path):
-    store = ReviewStore(tmp_path / "r.sqlite")
+    store = _sampled_store(tmp_path / "r.sqlite", ["a"])
     store.record_vote("a", "transcription", "alice", "correct")
     store.record_vote("a", "transcription", "bob", "unsure")
     assert store.verdicts_for("a", "alice") == {"transcription": "correct"}
@@ -44,6 +51,15 @@ def test_unknown_verdict_is_refused(tmp_path):
     store = ReviewStore(tmp_path / "r.sqlite")
     with pytest.raises(ReviewStoreError, match="unknown verdict 'maybe'"):
         store.record_vote("a", "transcription", "alice", "maybe")
+    assert store.votes() == []
+
+
+def test_a_vote_on_a_clip_outside_the_samples_or_on_an_unknown_field_is_refused(tmp_path):
+    store = _sampled_store(tmp_path / "r.sqlite", ["a"])
+    with pytest.raises(ReviewStoreError, match="unknown clip 'zz': not in any sample"):
+        store.record_vote("zz", "transcription", "alice", "correct")
+    with pytest.raises(ReviewStoreError, match="unknown field 'paralinguistics.shoe_size'"):
+        store.record_vote("a", "paralinguistics.shoe_size", "alice", "correct")
     assert store.votes() == []
 
 
@@ -62,7 +78,7 @@ def _write_votes(path, annotator, n):
 
 def test_four_processes_writing_at_once_lose_no_vote(tmp_path):
     path = tmp_path / "r.sqlite"
-    ReviewStore(path)
+    _sampled_store(path, [f"item-{i:04d}" for i in range(200)])
     ctx = multiprocessing.get_context("fork")
     procs = [ctx.Process(target=_write_votes, args=(path, f"annotator-{k}", 200)) for k in range(4)]
     for p in procs:
@@ -89,7 +105,7 @@ def _vote_and_confirm(path, conn):
 
 def test_votes_confirmed_before_a_kill_survive_it(tmp_path):
     path = tmp_path / "r.sqlite"
-    ReviewStore(path)
+    _sampled_store(path, [f"item-{i}" for i in range(50_000)])
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_vote_and_confirm, args=(path, child))
@@ -126,8 +142,8 @@ def test_a_database_bound_to_one_dataset_refuses_another(tmp_path):
 
 
 def test_resume_points_at_the_first_item_with_an_unjudged_field(tmp_path):
-    store = ReviewStore(tmp_path / "r.sqlite")
     items = ["a", "b", "c"]
+    store = _sampled_store(tmp_path / "r.sqlite", items)
     assert store.first_unanswered(items, "alice", FIELDS) == 0
     for field in FIELDS:
         store.record_vote("a", field, "alice", "correct")

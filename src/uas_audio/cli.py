@@ -1,28 +1,42 @@
-"""The ``uas-audio`` command line. Each sub-command lives in the module that does the work; this file only
-declares arguments and dispatches, importing heavy modules lazily so ``uas-audio --help`` stays fast."""
+"""The ``uas-audio`` command line: build UAS data, train audio LLMs on it, evaluate, review and share them.
+
+Each sub-command lives in the module that does the work; this file declares the arguments, dispatches, and turns
+a user's mistake (a missing file, a bad value) into one line on stderr and exit status 2, never a traceback.
+Heavy modules are imported lazily so ``uas-audio --help`` stays fast.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+DESCRIPTION = ("uas-audio: build Unified Audio Schema (UAS) data from audio, train audio LLMs on it with TRL, "
+               "evaluate, review and share them.")
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="uas-audio", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="uas-audio", description=DESCRIPTION,
+                                     epilog="`uas-audio COMMAND --help` lists the options of one command.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     # --- quickstart -------------------------------------------------------------------------------
     p = sub.add_parser("quickstart", help="the main job on the embedded default, offline, on CPU")
     p.add_argument("--out", default="quickstart-report", help="report directory")
-    p.add_argument("--fast", action="store_true", help="a smoke run of a few minutes")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fast", action="store_true",
+                   help="the smoke run the tests use: tiny sizes, under a minute on 2 idle CPU cores; it checks that "
+                        "the loop runs, its accuracies mean nothing")
+    p.add_argument("--seed", type=int, default=0, help="seed of the corpus, the splits and training")
     p.set_defaults(func=_quickstart)
 
     # --- synth ------------------------------------------------------------------------------------
     p = sub.add_parser("synth", help="synthesize a labelled corpus (espeak-ng speech, sound events, music)")
     p.add_argument("--out", required=True, help="output directory (dataset/ and audiofolder/)")
-    p.add_argument("--num-clips", type=int, default=500)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-clips", type=int, default=500, help="clips to synthesize (speech, music, environment)")
+    p.add_argument("--seed", type=int, default=0, help="seed of voices, sentences, events and mixing")
     p.add_argument("--no-audiofolder", action="store_true", help="write only the datasets copy")
     p.set_defaults(func=_synth)
 
@@ -38,7 +52,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-key-env", help="environment variable holding the endpoint's API key")
     p.add_argument("--num-proc", type=int, help="worker processes per shard")
     p.add_argument("--shard-size", type=int, help="rows per output shard (the unit of resumption)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (they show only on a terminal anyway)")
     p.set_defaults(func=_annotate)
 
     # --- qa -----------------------------------------------------------------------------------------
@@ -46,7 +60,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="annotation output directory (or a saved dataset with id, uas, audio)")
     p.add_argument("--out", required=True, help="output directory (qa.parquet, qa_stats.json)")
     p.add_argument("--kinds", default="direct,mc,yesno", help="comma-separated: direct, mc, yesno")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of question choice and option order")
     qllm = p.add_mutually_exclusive_group()
     qllm.add_argument("--llm", help="local causal LM that rewrites the questions")
     qllm.add_argument("--endpoint", help="OpenAI-compatible server URL that rewrites the questions")
@@ -56,26 +70,34 @@ def _build_parser() -> argparse.ArgumentParser:
 
     # --- train-speech -----------------------------------------------------------------------------
     p = sub.add_parser("train-speech", help="train the speech head: codec (tokenizer + flow decoder) or vocoder")
-    p.add_argument("--part", choices=["codec", "vocoder"], required=True)
+    p.add_argument("--part", choices=["codec", "vocoder"], required=True,
+                   help="codec: speech tokenizer + flow decoder; vocoder: HiFi-GAN mel to waveform")
     p.add_argument("--data", required=True, help="a folder of audio files or a datasets folder with an 'audio' column")
-    p.add_argument("--output-dir", required=True)
-    p.add_argument("--max-steps", type=int, required=True)
+    p.add_argument("--output-dir", required=True, help="checkpoints and the trained part")
+    p.add_argument("--max-steps", type=int, required=True, help="optimizer steps to train")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --output-dir")
     p.add_argument("--preset", choices=["tiny", "base"], default="tiny", help="model sizes")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--learning-rate", type=float, default=None)
-    p.add_argument("--gradient-accumulation-steps", type=int, default=1)
-    p.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default="no")
-    p.add_argument("--save-every", type=int, default=500)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=8, help="clips per optimizer step and process")
+    p.add_argument("--learning-rate", type=float, default=None, help="peak learning rate (default: the part's own)")
+    p.add_argument("--gradient-accumulation-steps", type=int, default=1, help="batches summed per optimizer step")
+    p.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default="no",
+                   help="autocast dtype on GPU (accelerate)")
+    p.add_argument("--save-every", type=int, default=500, help="write a checkpoint every N steps")
+    p.add_argument("--seed", type=int, default=0, help="seed of initialisation and data order")
     p.set_defaults(func=_train_speech)
 
     # --- train ------------------------------------------------------------------------------------
     p = sub.add_parser("train", help="train one stage (1-4) of UAS-Audio on TRL (SFT stages 1-3, GRPO stage 4)")
-    p.add_argument("--stage", type=int, choices=[1, 2, 3, 4], required=True)
+    p.add_argument("--stage", type=int, choices=[1, 2, 3, 4], required=True,
+                   help="1 discrete-token alignment (audio codes), 2 audio-LLM adaptation (projector), 3 instruction "
+                        "tuning (ASR, TTS, UAS JSON, UAS-QA), 4 GRPO")
     p.add_argument("--config", help="recipe YAML (fields of the stage's config); the packaged recipe is the base")
     p.add_argument("--model", help="saved model directory (default: the embedded tiny model)")
-    p.add_argument("--data", nargs="+", default=[], help="annotation outputs, QA outputs, synth outputs or saved datasets")
+    p.add_argument("--data", nargs="+", required=True,
+                   help="annotation outputs (accepted rows), QA outputs, synth outputs or saved datasets")
+    p.add_argument("--skip-bad-rows", action="store_true",
+                   help="leave out rows whose audio does not decode (listed in OUTPUT_DIR/bad_rows.jsonl) "
+                        "instead of stopping before training")
     p.add_argument("--lora", action="store_true", help="LoRA adapters on the LLM projections (stages 3 and 4)")
     p.add_argument("--output-dir", help="checkpoints and the final model (default: the recipe's output_dir)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the output directory")
@@ -86,12 +108,13 @@ def _build_parser() -> argparse.ArgumentParser:
     # --- eval ---------------------------------------------------------------------------------------
     p = sub.add_parser("eval", help="evaluate a model: MMSU/MMAU/MMAR, ASR WER, Seed-TTS WER, UAS field accuracy")
     p.add_argument("--model", required=True, help="model directory or Hub id (for --bench tts: the ASR model)")
-    p.add_argument("--bench", required=True, choices=["mmsu", "mmau", "mmar", "asr", "tts", "uas"])
+    p.add_argument("--bench", required=True, choices=["mmsu", "mmau", "mmar", "asr", "tts", "uas"],
+                   help="multiple-choice benchmark, ASR WER, Seed-TTS WER, or UAS field accuracy")
     p.add_argument("--data", required=True, help="benchmark file (JSON/JSONL) or saved datasets directory")
     p.add_argument("--audio-root", help="directory that relative audio paths resolve against")
     p.add_argument("--scorer", choices=["official", "strict"], default="official", help="headline MCQ scorer")
     p.add_argument("--out", default="eval-out", help="output directory (predictions JSONL, report.json, figures)")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=8, help="items per generation batch")
     p.add_argument("--language", choices=["en", "zh", "other"], default="en", help="ASR/TTS text normalisation")
     p.add_argument("--limit", type=int, help="evaluate only the first N items")
     p.add_argument("--device", help="torch device for the model (cpu, cuda, ...)")
@@ -106,7 +129,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample", type=int, default=400, help="items to review (stratified by audio type)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample draw")
     p.add_argument("--host", default="127.0.0.1", help="bind address; non-loopback needs UAS_REVIEW_USER/PASSWORD")
-    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--port", type=int, default=7860, help="port of the web app")
     p.add_argument("--share", action="store_true", help="public Gradio link; needs UAS_REVIEW_USER/PASSWORD")
     p.set_defaults(func=_review)
 
@@ -140,7 +163,22 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", help="folder for the merged model and its processor (safetensors)")
     p.set_defaults(func=_merge)
 
+    for name, sub_parser in sub.choices.items():  # `uas-audio CMD --help` opens with the command's line
+        sub_parser.description = next(a.help for a in sub._choices_actions if a.dest == name)
+    for action in _all_actions(parser):
+        if action.required and action.option_strings and "(required)" not in (action.help or ""):
+            action.help = f"{action.help} (required)"
     return parser
+
+
+def _all_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    """Every action of ``parser`` and of its sub-commands."""
+    actions = list(parser._actions)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                actions += _all_actions(sub)
+    return actions
 
 
 def _llm_spec(args: argparse.Namespace) -> dict | None:
@@ -219,7 +257,12 @@ def _qa(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"uas-audio qa: error: {err}", file=sys.stderr)
         return 2
-    print(f"{sum(stats['questions'].values())} questions written to {args.out}/qa.parquet")
+    total = sum(stats["questions"].values())
+    if total == 0:
+        print(f"uas-audio qa: warning: 0 questions: {args.source} has no accepted rows to ask about "
+              f"(an empty {args.out}/qa.parquet was written)", file=sys.stderr)
+        return 1
+    print(f"{total} questions written to {args.out}/qa.parquet")
     return 0
 
 
@@ -251,14 +294,10 @@ def _train(args: argparse.Namespace) -> int:
     from .trainers.train import train
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    if not args.data:
-        print("uas-audio train: error: --data is required (annotation, QA, synth outputs or saved datasets)",
-              file=sys.stderr)
-        return 2
     try:
         trainer = train(args.stage, config=args.config, model=args.model, data=args.data, lora=args.lora,
                         output_dir=args.output_dir, resume=args.resume, max_steps=args.max_steps,
-                        report_to=args.report_to)
+                        report_to=args.report_to, skip_bad_rows=args.skip_bad_rows, refuse_finished=True)
     except (FileNotFoundError, ValueError) as err:
         print(f"uas-audio train: error: {err}", file=sys.stderr)
         return 2
@@ -339,9 +378,45 @@ def _merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet_when_not_a_terminal() -> None:
+    """Progress bars belong on a terminal: in a log file they are thousands of carriage-return lines. When stderr
+    is not a TTY, turn off tqdm (ours, transformers' Trainer, datasets', huggingface_hub's) through the variables
+    each library reads at import; a variable the user set is kept."""
+    if sys.stderr.isatty():
+        return
+    for name in ("TQDM_DISABLE", "HF_DATASETS_DISABLE_PROGRESS_BARS", "HF_HUB_DISABLE_PROGRESS_BARS"):
+        os.environ.setdefault(name, "1")
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean bad input (a path, a value, a file's content), reported as one line (the traceback
+    with ``UAS_AUDIO_TRACEBACK=1``). Anything else is a bug in uas-audio and keeps its traceback."""
+    errors: list[type[BaseException]] = [OSError, ValueError]
+    yaml = sys.modules.get("yaml")
+    if yaml is not None:
+        errors.append(yaml.YAMLError)
+    return tuple(errors)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    if argv is None:  # the process's own command line: its environment is ours to set (not an in-process caller's)
+        _quiet_when_not_a_terminal()
+    if os.environ.get("UAS_AUDIO_TRACEBACK"):  # a developer's switch: let every exception through
+        return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"uas-audio {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except _user_errors() as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        message = "; ".join(lines) or type(err).__name__
+        mark = getattr(err, "problem_mark", None)
+        if type(err).__module__.startswith("yaml") and mark is not None:  # a YAML syntax error, without the carets
+            message = f"not valid YAML: {err.problem} at line {mark.line + 1}, column {mark.column + 1}"
+        print(f"uas-audio {args.command}: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -446,7 +446,7 @@ def annotate(
     features = output_features(config.keep_audio)
     annotator = BatchAnnotator(config, has_transcript)
     total = len(part) if isinstance(part, datasets.Dataset) else None
-    bar = tqdm(total=total, desc=f"annotate [{rank + 1}/{world}]", unit="clip", disable=not progress,
+    bar = tqdm(total=total, desc=f"annotate [{rank + 1}/{world}]", unit="clip", disable=None if progress else True,
                position=rank)
     rows_seen = 0
     for k, start, chunk in _chunks(part, config.shard_size):

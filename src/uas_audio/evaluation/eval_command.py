@@ -23,6 +23,7 @@ def run_eval(model: str, bench: str, data: str, *, audio_root: str | None = None
     """Evaluate ``model`` on ``bench`` from ``data``; writes ``out/report.json`` (and figures) and returns it."""
     if bench not in EVAL_BENCHES:
         raise ValueError(f"unknown benchmark {bench!r}; expected one of {EVAL_BENCHES}")
+    require_model(model)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     if bench in BENCHMARKS:
@@ -31,9 +32,48 @@ def run_eval(model: str, bench: str, data: str, *, audio_root: str | None = None
         items = load_reference_items(bench, data, audio_root)[:limit]
         report = {"asr": _asr, "tts": _tts, "uas": _uas}[bench](model, items, out_dir, batch_size, language, device,
                                                                 max_new_tokens)
-    report = {"model": str(model), "bench": bench, "data": str(data), **report}
+    prediction_files = {"mmsu": "predictions.jsonl", "mmau": "predictions.jsonl", "mmar": "predictions.jsonl",
+                        "asr": "asr_targeted.jsonl", "tts": "tts_transcripts.jsonl", "uas": "uas_holistic.jsonl"}
+    errors = audio_errors(out_dir / prediction_files[bench])
+    if errors:
+        print(f"{len(errors)} item(s) without a prediction, counted wrong (first: {next(iter(errors.items()))}); "
+              f"all in report.json under audio_errors")
+    report = {"model": str(model), "bench": bench, "data": str(data), **report, "audio_errors": errors}
     (out_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     return report
+
+
+def require_model(model: str | Path) -> None:
+    """Refuse, before anything heavy loads, a ``--model`` that names nothing: a path that does not exist, or (with
+    ``HF_HUB_OFFLINE``) a Hub id that is not in the local cache. Online, a Hub id is left to transformers."""
+    import os
+
+    text = str(model)
+    path = Path(text).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"{text}: a model is a folder (config.json and weights), not a file")
+        return
+    parts = text.split("/")
+    could_be_hub_id = (len(parts) <= 2 and all(parts) and not text.startswith((".", "~"))
+                       and "\\" not in text)
+    if not could_be_hub_id:
+        raise FileNotFoundError(f"no model at {text}")
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(text, "config.json")
+        if not isinstance(cached, str):
+            raise FileNotFoundError(f"no model at {text}: no such folder, and not in the Hugging Face cache "
+                                    "(HF_HUB_OFFLINE is set, nothing is downloaded)")
+
+
+def audio_errors(predictions_file: Path) -> dict[str, str]:
+    """id → reason of the items recorded without a prediction (audio missing or undecodable)."""
+    from .runner import read_predictions
+
+    return {i: str(rec["error"]) for i, rec in read_predictions(predictions_file).items()
+            if rec.get("prediction") is None and rec.get("error")}
 
 
 def _mcq(model, bench, data, audio_root, scorer, out_dir, batch_size, limit, device, max_new_tokens) -> dict:
@@ -41,12 +81,10 @@ def _mcq(model, bench, data, audio_root, scorer, out_dir, batch_size, limit, dev
     from .runner import evaluate_mcq, format_mcq_table, load_predictor
 
     items = load_benchmark(bench, data, audio_root)[:limit]
-    missing = sum(item.error is not None for item in items)
     predictor = load_predictor(model, "mcq", device=device, max_new_tokens=max_new_tokens)
     results = evaluate_mcq(predictor, items, out_dir, batch_size=batch_size, progress=True)
     print(format_mcq_table(results))
-    if missing:
-        print(f"{missing} item(s) had no audio (counted wrong); see predictions.jsonl")
+    missing = results[scorer].overall.errors
     headline = results[scorer]
     report = {"scorer": scorer, "accuracy": headline.accuracy, "missing_audio": missing,
               "results": {s: r.to_dict() for s, r in results.items()}}

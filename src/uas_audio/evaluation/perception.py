@@ -159,7 +159,7 @@ def choose_options(model, processor, items: Sequence[EvalItem], readout: str = "
     collator = AudioChatCollator(processor)
     model.eval()
     picks = {}
-    for item in tqdm(items, desc=desc, unit="q", disable=not progress):
+    for item in tqdm(items, desc=desc, unit="q", disable=None if progress else True):  # None: on a TTY only
         question, texts, prefix = _candidates(item, readout)
         audio = {"type": "audio", "audio": {"bytes": item.audio, "path": None}, "text": None}
         rows = [{"messages": [

@@ -111,16 +111,45 @@ def run_predictions(predictor: Predictor | Callable[[Sequence[EvalItem]], list[s
         ready = [item for item in todo if item.error is None]
         for start in range(0, len(ready), batch_size):
             batch = ready[start:start + batch_size]
-            outputs = predict(batch)
-            if len(outputs) != len(batch):
-                raise RuntimeError(f"predictor returned {len(outputs)} outputs for a batch of {len(batch)} items")
-            for item, text in zip(batch, outputs):
-                write({"id": item.id, "prediction": text})
+            for item, text, error in _predict_batch(predict, batch):
+                write({"id": item.id, "prediction": text} if error is None
+                      else {"id": item.id, "prediction": None, "error": error})
             if bar is not None:
                 bar.update(len(batch))
     if bar is not None:
         bar.close()
     return {item.id: done[item.id].get("prediction") for item in items}
+
+
+def _audio_error(err: BaseException | None) -> BaseException | None:
+    """The ``AudioDecodeError`` behind ``err`` (itself, or in its cause chain: a pipeline may wrap it), or None."""
+    from ..audio import AudioDecodeError
+
+    seen = 0
+    while err is not None and seen < 20:
+        if isinstance(err, AudioDecodeError):
+            return err
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return None
+
+
+def _predict_batch(predict: Callable[[Sequence[EvalItem]], list[str]], batch: Sequence[EvalItem]
+                   ) -> list[tuple[EvalItem, str | None, str | None]]:
+    """(item, prediction, error) for a batch. Audio that does not decode fails the whole batch: the batch is then
+    predicted item by item, and an item whose audio fails keeps its place with the reason, like a missing file."""
+    try:
+        outputs = predict(batch)
+    except Exception as err:
+        cause = _audio_error(err)
+        if cause is None:
+            raise
+        if len(batch) == 1:
+            logger.warning("%s: %s (counted wrong)", batch[0].id, cause)
+            return [(batch[0], None, str(cause))]
+        return [result for item in batch for result in _predict_batch(predict, [item])]
+    if len(outputs) != len(batch):
+        raise RuntimeError(f"predictor returned {len(outputs)} outputs for a batch of {len(batch)} items")
+    return [(item, text, None) for item, text in zip(batch, outputs)]
 
 
 # ---------------------------------------------------------------------------------------------- predictors

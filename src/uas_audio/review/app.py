@@ -2,7 +2,8 @@
 Correct / Incorrect / Unsure, previous / next, progress, keyboard shortcuts; every click is stored at once.
 
 One server serves one annotator (``--annotator``); several annotators run several servers on one database.
-The server binds 127.0.0.1; any other host, or a public share link, needs credentials from the environment
+The server binds 127.0.0.1 and then answers only requests whose ``Host`` is a loopback name (no DNS rebinding);
+any other host, or a public share link, needs credentials from the environment
 (``UAS_REVIEW_USER`` / ``UAS_REVIEW_PASSWORD``). The only audio it serves is the dataset's own, written to a
 temporary folder the app creates and removes; no request names a file.
 
@@ -64,6 +65,44 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def host_header_is_loopback(value: str | None) -> bool:
+    """Whether an HTTP ``Host`` header (``name``, ``name:port``, ``[v6]:port``) names this machine's loopback."""
+    if not value:
+        return False
+    value = value.strip().lower()
+    if value.startswith("["):  # [::1]:7860
+        name = value[1:value.find("]")] if "]" in value else ""
+    elif value.count(":") == 1:  # name:port
+        name = value.split(":")[0]
+    else:  # a bare name, or a bare IPv6 address
+        name = value
+    return name == "localhost" or name.endswith(".localhost") or _is_loopback(name)
+
+
+class LoopbackHostOnly:
+    """ASGI middleware of a server bound to loopback: refuse any request whose ``Host`` header names another
+    machine. A page on evil.example.com whose DNS name is re-pointed at 127.0.0.1 (DNS rebinding) reaches a
+    loopback server as same-origin, so CORS does not stop it; its Host header still says evil.example.com."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket"):
+            host = dict(scope.get("headers") or ()).get(b"host", b"").decode("latin-1")
+            if not host_header_is_loopback(host):
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                body = b"refused: this review server answers only requests addressed to localhost\n"
+                await send({"type": "http.response.start", "status": 403,
+                            "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
 
 
 def resolve_auth(host: str, share: bool, environ: Mapping[str, str] | None = None) -> tuple[str, str] | None:
@@ -289,7 +328,12 @@ def launch_app(session: ReviewSession, host: str = DEFAULT_HOST, port: int = DEF
     if auth is None:
         resolve_auth(host, share, environ={})
     demo = build_app(session)
-    demo.launch(server_name=host, server_port=port, share=share, auth=auth, inbrowser=False,
+    app_kwargs = None
+    if _is_loopback(host) and not share:  # a share link arrives through a tunnel under its own name
+        from starlette.middleware import Middleware
+
+        app_kwargs = {"middleware": [Middleware(LoopbackHostOnly)]}
+    demo.launch(server_name=host, server_port=port, share=share, auth=auth, inbrowser=False, app_kwargs=app_kwargs,
                 prevent_thread_lock=not block, ssr_mode=False, css=_CSS,
                 head=_keyboard_js([field_elem_id(f) for f in FIELD_PATHS]), show_error=True, footer_links=[])
     return demo

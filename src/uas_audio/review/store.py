@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence, TypeVar
 
+from ..schema import FIELD_PATHS
+
 VERDICTS: tuple[str, ...] = ("correct", "incorrect", "unsure")
 _BUSY_TIMEOUT_MS = 30_000
 _RETRIES = 20
@@ -130,19 +132,27 @@ class ReviewStore:
 
     # --------------------------------------------------------------------------------------------- votes
     def record_vote(self, item_id: str, field: str, annotator: str, verdict: str) -> None:
-        """Insert or replace one verdict; committed before returning."""
+        """Insert or replace one verdict; committed before returning. Only a UAS field (``FIELD_PATHS``) of an item
+        of a stored sample can be voted on: anything else would be counted by the report."""
         verdict = str(verdict).strip().lower()
         if verdict not in VERDICTS:
             raise ReviewStoreError(f"unknown verdict {verdict!r}; expected one of {', '.join(VERDICTS)}")
         if not annotator:
             raise ReviewStoreError("an annotator name is required to record a vote")
+        if field not in FIELD_PATHS:
+            raise ReviewStoreError(f"unknown field {field!r}; expected one of {', '.join(FIELD_PATHS)}")
         now = time.time()
-        self._write(lambda conn: conn.execute(
-            "INSERT INTO votes (item_id, field, annotator, verdict, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (item_id, field, annotator) DO UPDATE SET "
-            "verdict = excluded.verdict, updated_at = excluded.updated_at",
-            (item_id, field, annotator, verdict, now, now)))
+
+        def vote(conn: sqlite3.Connection) -> None:
+            if conn.execute("SELECT 1 FROM samples WHERE item_id = ? LIMIT 1", (item_id,)).fetchone() is None:
+                raise ReviewStoreError(f"unknown clip {item_id!r}: not in any sample of {self.path}")
+            conn.execute(
+                "INSERT INTO votes (item_id, field, annotator, verdict, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (item_id, field, annotator) DO UPDATE SET "
+                "verdict = excluded.verdict, updated_at = excluded.updated_at",
+                (item_id, field, annotator, verdict, now, now))
+        self._write(vote)
 
     def votes(self, annotator: str | None = None, item_id: str | None = None) -> list[Vote]:
         """All votes, optionally those of one annotator and/or one item, in a stable order."""

@@ -8,6 +8,7 @@ applied before the trainer is built (and ``--lora`` wraps the model with the PEF
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,18 +48,41 @@ def _load_source(path: str | Path):
     if path.is_dir() and (path / "dataset" / "state.json").is_file():  # uas-audio synth output
         return datasets.load_from_disk(str(path / "dataset"))
     if path.is_dir() and (path / "state.json").is_file():  # save_to_disk
-        return datasets.load_from_disk(str(path))
+        ds = datasets.load_from_disk(str(path))
+        if "status" in ds.column_names:  # a saved annotation table: its accepted rows, as for an annotation output
+            ds = ds.filter(lambda s: s == "accepted", input_columns="status")
+        return ds
     if path.is_file() and path.suffix == ".parquet":
         return datasets.load_dataset("parquet", data_files=str(path), split="train")
     raise ValueError(f"{path}: not an annotation output, a QA output, a synth output, a saved dataset or a parquet "
                      "file")
 
 
-def load_training_data(paths: Sequence[str | Path]) -> TrainingData:
-    """Sort ``--data`` sources into UAS datasets (they have ``uas``) and UAS-QA datasets (they have ``messages``)."""
+def load_training_data(paths: Sequence[str | Path], check_audio: bool = False, skip_bad_rows: bool = False,
+                       bad_rows_file: str | Path | None = None) -> TrainingData:
+    """Sort ``--data`` sources into UAS datasets (they have ``uas``) and UAS-QA datasets (they have ``messages``).
+
+    A source without rows is refused. ``check_audio`` decodes every clip before anything trains: a row whose audio
+    does not decode stops the run with its id and cause, or with ``skip_bad_rows`` is left out and recorded in
+    ``bad_rows_file`` (JSON lines: source, row, id, reason)."""
     found = TrainingData(uas=[], qa=[])
+    bad_records: list[dict[str, Any]] = []
     for path in paths:
         ds = _load_source(path)
+        if len(ds) == 0:
+            kind = "accepted rows" if Path(path).is_dir() and any(Path(path).glob("manifest-r*.json")) else "rows"
+            raise ValueError(f"no {kind} in {path}" + (" (see its report.md for why rows were rejected)"
+                                                       if kind == "accepted rows" else ""))
+        if check_audio:
+            bad = find_undecodable_rows(ds)
+            bad_records += [{"source": str(path), **b} for b in bad]
+            if bad and skip_bad_rows:
+                drop = {b["row"] for b in bad}
+                ds = ds.select([i for i in range(len(ds)) if i not in drop])
+                logger.warning("%s: %d row(s) with undecodable audio left out (listed in %s)", path, len(bad),
+                               bad_rows_file)
+                if len(ds) == 0:
+                    raise ValueError(f"{path}: no row has audio that decodes ({bad[0]['reason']})")
         if "messages" in ds.column_names:
             found.qa.append(ds)
         elif "uas" in ds.column_names and "audio" in ds.column_names:
@@ -66,7 +90,64 @@ def load_training_data(paths: Sequence[str | Path]) -> TrainingData:
         else:
             raise ValueError(f"{path}: neither UAS data (columns uas, audio) nor UAS-QA (messages); "
                              f"has {ds.column_names}")
+    if bad_records and not skip_bad_rows:
+        first = bad_records[0]
+        raise ValueError(f"{len(bad_records)} row(s) with audio that does not decode, e.g. {first['source']} row "
+                         f"{first['row']} (id {first['id']}): {first['reason']}; fix or remove them, or pass "
+                         "--skip-bad-rows to leave them out")
+    if bad_records and bad_rows_file is not None and os.environ.get("RANK", "0") == "0":  # one writer per run
+        import json
+
+        bad_rows_file = Path(bad_rows_file)
+        bad_rows_file.parent.mkdir(parents=True, exist_ok=True)
+        bad_rows_file.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in bad_records))
     return found
+
+
+def _row_audio(row: dict[str, Any]) -> Any:
+    """The audio reference of a UAS row (``audio``) or of a UAS-QA row (the audio part of its messages)."""
+    if row.get("audio") is not None:
+        return row["audio"]
+    for message in row.get("messages") or ():
+        content = message.get("content")
+        for part in content if isinstance(content, list) else ():
+            if isinstance(part, dict) and part.get("type") == "audio" and part.get("audio") is not None:
+                return part["audio"]
+    return None
+
+
+def find_undecodable_rows(ds) -> list[dict[str, Any]]:
+    """Rows of ``ds`` whose audio does not decode: ``{"row", "id", "reason"}`` each. Every clip is decoded once
+    (UAS-QA rows share clips), so a corrupt file is found before training rather than at the batch that holds it."""
+    from ..audio import AudioDecodeError, load_audio
+
+    import datasets
+
+    columns = [c for c in ("id", "audio", "messages") if c in ds.column_names]
+    if "audio" not in columns and "messages" not in columns:
+        return []
+    ds = ds.select_columns(columns)
+    if isinstance(ds.features.get("audio"), datasets.Audio) and ds.features["audio"].decode:
+        ds = ds.cast_column("audio", datasets.Audio(decode=False))  # decoded here, by soundfile, not by datasets
+    bad, seen = [], {}
+    for index, row in enumerate(ds):
+        audio = _row_audio(row)
+        if audio is None:
+            continue
+        key = audio.get("path") if isinstance(audio, dict) and audio.get("bytes") is None else None
+        if key is not None and key in seen:
+            reason = seen[key]
+        else:
+            try:
+                load_audio(audio)
+                reason = None
+            except (AudioDecodeError, TypeError) as err:
+                reason = str(err)
+            if key is not None:
+                seen[key] = reason
+        if reason is not None:
+            bad.append({"row": index, "id": str(row.get("id", index)), "reason": reason})
+    return bad
 
 
 def _concat(datasets_: list):
@@ -200,6 +281,28 @@ def build_trainer(recipe, model, processor, train_dataset, lora: bool = False, c
     return trainer
 
 
+def _resume_checkpoint(recipe, refuse_finished: bool = False) -> str:
+    """The checkpoint ``--resume`` continues from; refused when there is none, and with ``refuse_finished`` when its
+    run already reached ``max_steps`` (resuming would train past the schedule's end at learning rate 0)."""
+    import json
+
+    from transformers.trainer_utils import get_last_checkpoint
+
+    out = Path(recipe.output_dir)
+    checkpoint = get_last_checkpoint(str(out)) if out.is_dir() else None
+    if checkpoint is None:
+        raise FileNotFoundError(f"--resume: no checkpoint-* folder in {out}")
+    state_file = Path(checkpoint) / "trainer_state.json"
+    if refuse_finished and state_file.is_file():
+        state = json.loads(state_file.read_text())
+        step = int(state.get("global_step", 0))
+        target = recipe.max_steps if recipe.max_steps and recipe.max_steps > 0 else int(state.get("max_steps") or 0)
+        if target and step >= target:
+            raise ValueError(f"--resume: the run in {out} already finished at step {step} (max_steps {target}); "
+                             "nothing to resume (raise --max-steps to train further)")
+    return checkpoint
+
+
 def train(
     stage: int,
     config: str | Path | None = None,
@@ -213,10 +316,16 @@ def train(
     overrides: dict[str, Any] | None = None,
     train_dataset=None,
     callbacks: Sequence = (),
+    skip_bad_rows: bool = False,
+    refuse_finished: bool = False,
 ):
     """Run one stage; returns the trainer (its ``state.log_history`` holds the losses).
 
-    ``train_dataset`` (already built rows) replaces ``data``; ``overrides`` are recipe fields applied last.
+    ``train_dataset`` (already built rows) replaces ``data``; ``overrides`` are recipe fields applied last. Every
+    clip of ``data`` is decoded before training starts: an undecodable one stops the run, or with
+    ``skip_bad_rows`` is left out and listed in ``output_dir/bad_rows.jsonl``. With ``refuse_finished`` (the command
+    line), ``resume`` on a run whose last checkpoint already reached ``max_steps`` raises and writes nothing; a
+    caller that finishes interrupted runs itself (``train_stages``, the quickstart) resumes such a checkpoint.
     """
     values = dict(overrides or {})
     if output_dir is not None:
@@ -228,11 +337,14 @@ def train(
     recipe = load_recipe(stage, config, **values)
     from .lora import is_lora_folder
 
+    checkpoint = _resume_checkpoint(recipe, refuse_finished) if resume else None  # before anything is loaded or written
+    if train_dataset is None:
+        found = load_training_data(data, check_audio=True, skip_bad_rows=skip_bad_rows,
+                                   bad_rows_file=Path(recipe.output_dir) / "bad_rows.jsonl")
     net, processor = load_model_and_processor(model)
     base_vocab = net.config.get_text_config().vocab_size
 
     if train_dataset is None:
-        found = load_training_data(data)
         if stage == 4:
             train_dataset = build_grpo_dataset(recipe, found)
         else:
@@ -252,13 +364,6 @@ def train(
         if PartialState().is_main_process:
             net.save_pretrained(recipe.output_dir)
     trainer = build_trainer(recipe, net, processor, train_dataset, lora=lora, callbacks=callbacks)
-    checkpoint = None
-    if resume:
-        from transformers.trainer_utils import get_last_checkpoint
-
-        checkpoint = get_last_checkpoint(recipe.output_dir) if Path(recipe.output_dir).is_dir() else None
-        if checkpoint is None:
-            raise FileNotFoundError(f"--resume: no checkpoint-* folder in {recipe.output_dir}")
     trainer.train(resume_from_checkpoint=checkpoint)
     save_trained_model(trainer, recipe.output_dir)
     if trainer.is_world_process_zero():
@@ -267,4 +372,5 @@ def train(
 
 
 __all__ = ["train", "build_trainer", "build_sft_dataset", "build_grpo_dataset", "load_training_data",
+           "find_undecodable_rows",
            "load_model_and_processor", "ensure_audio_codes", "speech_encoder", "TrainingData"]
