@@ -1,8 +1,24 @@
-"""Grammar-constrained generation with xgrammar as a transformers ``LogitsProcessor``.
+"""Grammar-constrained generation with xgrammar as a transformers ``LogitsProcessor``, within a token budget.
 
-Compiling a grammar against a tokenizer's vocabulary costs tens of milliseconds; it is done once per
-(tokenizer vocabulary, model vocabulary size, stop tokens, grammar text) and cached for the process.
-The logits processor itself keeps per-row matcher state, so a fresh one is made for every ``generate`` call.
+Three things make a constrained output a complete record whatever the weights, tokenizer or sampler:
+
+- **The decoder's own view of every token.** :class:`TokenTable` holds the exact bytes each token writes
+  (xgrammar's decoding of byte-level BPE and SentencePiece vocabularies; WordPiece continuation tokens without
+  their ``##``, word-initial ones without the space that ``tokenizer.decode`` would insert). xgrammar compiles
+  the grammar against this table and the output text is decoded from it (:meth:`TokenTable.decode`), so the
+  text returned is exactly the text the grammar accepted. Special and added tokens (audio placeholders, audio
+  codes, chat markers) write nothing and are never allowed; only the stop tokens, once the grammar is complete.
+- **A budget-aware logits processor.** :class:`BudgetedGrammarProcessor` knows ``max_new_tokens``. While the
+  tokens left exceed what the shortest completion of the record needs by a safety margin, it only applies
+  xgrammar's mask. Near the end it checks the most likely allowed tokens against the budget (the grammar's
+  shortest completion of the text so far, segmented into the fewest tokens) and, when none fits, forces the
+  next token of the shortest completion, so strings and lists close in time.
+- **A budget floor checked before generation.** :func:`minimal_budget` is the token count of the shortest
+  record plus the end token; :func:`check_budget` raises :class:`BudgetTooSmallError` naming it.
+
+Compiling a grammar against a vocabulary costs tens of milliseconds; it is done once per (tokenizer vocabulary,
+model vocabulary size, stop tokens, grammar text) and cached for the process. Processors keep per-row matcher
+state, so a fresh one is made for every ``generate`` call.
 """
 
 from __future__ import annotations
@@ -10,16 +26,26 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 import xgrammar as xgr
-from xgrammar.contrib.hf import LogitsProcessor as _XGrammarLogitsProcessor
+from transformers import LogitsProcessor
+
+from .grammar import Grammar
 
 _lock = threading.Lock()
 _tokenizer_fingerprints: dict[int, tuple[Any, str, int]] = {}  # id(tokenizer) -> (tokenizer, hash, size)
-_compilers: dict[tuple, xgr.GrammarCompiler] = {}
+_tables: dict[tuple, TokenTable] = {}
 _compiled: dict[tuple, xgr.CompiledGrammar] = {}
+# Longest token (bytes) the completion segmenter tries; completions are JSON punctuation, keys and ``null``.
+_MAX_PIECE = 48
+_FILLERS = (b"a", b"e", b"x", b"o", b"i", b"0", b"1")
+
+
+class BudgetTooSmallError(ValueError):
+    """``max_new_tokens`` cannot hold the shortest output the grammar accepts."""
 
 
 def _fingerprint(tokenizer) -> str:
@@ -29,7 +55,9 @@ def _fingerprint(tokenizer) -> str:
     if cached is not None and cached[0] is tokenizer and cached[2] == len(tokenizer):
         return cached[1]
     vocab = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
-    payload = json.dumps([vocab, sorted(tokenizer.all_special_tokens)], ensure_ascii=False)
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    decoder = json.loads(backend.to_str()).get("decoder") if backend is not None else None
+    payload = json.dumps([vocab, sorted(tokenizer.all_special_tokens), decoder], ensure_ascii=False)
     digest = hashlib.sha256(payload.encode("utf-8")).hexdigest()
     _tokenizer_fingerprints[id(tokenizer)] = (tokenizer, digest, len(tokenizer))
     return digest
@@ -59,50 +87,331 @@ def stop_token_ids(model, tokenizer) -> list[int]:
     return sorted(set(int(i) for i in ids))
 
 
-def compile_grammar(tokenizer, grammar: str, vocab_size: int, stop_ids: list[int] | None = None) -> xgr.CompiledGrammar:
-    """The grammar compiled for this tokenizer and a model output of ``vocab_size`` logits; cached, so the second
-    call with the same vocabulary and grammar text is a dictionary lookup."""
-    stop_key = tuple(stop_ids) if stop_ids is not None else None
-    key = (_fingerprint(tokenizer), int(vocab_size), stop_key)
-    compiled = _compiled.get((key, grammar))
-    if compiled is not None:
+def _backend_model(tokenizer) -> dict:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    return json.loads(backend.to_str()) if backend is not None else {}
+
+
+def _token_bytes(tokenizer, vocab_size: int, stop_ids: list[int]) -> list[bytes]:
+    """The bytes each token id writes into the output; ``b""`` for special, added and padding ids."""
+    info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size, stop_token_ids=stop_ids)
+    table = [bytes(b) for b in info.decoded_vocab][:vocab_size]
+    table += [b""] * (vocab_size - len(table))
+    spec = _backend_model(tokenizer)
+    model = spec.get("model") or {}
+    if model.get("type") == "WordPiece":
+        # WordPiece decoding joins words with spaces and strips the continuation prefix; under a grammar the
+        # JSON decides every character, so a token writes its text alone: "##ing" -> "ing", "word" -> "word".
+        prefix = model.get("continuing_subword_prefix") or "##"
+        for token, index in tokenizer.get_vocab().items():
+            if index < vocab_size:
+                table[index] = (token[len(prefix):] if token.startswith(prefix) else token).encode("utf-8")
+    elif "\u2581".encode() in b"".join(table[:4096]) and "Metaspace" in json.dumps(spec.get("decoder")):
+        table = [t.replace("\u2581".encode(), b" ") for t in table]  # xgrammar kept the metaspace mark
+    hidden = set(getattr(tokenizer, "added_tokens_decoder", {}) or {}) | set(tokenizer.all_special_ids)
+    for index in list(hidden) + list(range(len(tokenizer), vocab_size)):
+        if 0 <= index < vocab_size:
+            table[index] = b""
+    for index in stop_ids:
+        if 0 <= index < vocab_size:
+            table[index] = b""
+    return table
+
+
+class TokenTable:
+    """The bytes every token writes, the stop tokens, and the fewest tokens that spell a given text."""
+
+    def __init__(self, pieces: list[bytes], stop_ids: list[int]):
+        self.pieces = pieces
+        self.stop_ids = sorted(stop_ids)
+        self.vocab_size = len(pieces)
+        self.info = xgr.TokenizerInfo(pieces, xgr.VocabType.RAW, vocab_size=len(pieces), stop_token_ids=self.stop_ids)
+        self.compiler = xgr.GrammarCompiler(self.info)
+        self._by_bytes: dict[bytes, int] = {}
+        for index, piece in enumerate(pieces):
+            if piece and len(piece) <= _MAX_PIECE and piece not in self._by_bytes:
+                self._by_bytes[piece] = index
+        self.filler = next((f for f in _FILLERS if f in self._by_bytes), None)
+        if self.filler is None:
+            raise ValueError("constrained decoding: the tokenizer has no single-token letter or digit to fill "
+                             f"strings with (tried {[f.decode() for f in _FILLERS]})")
+        self._segments: dict[bytes, list[int] | None] = {}
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """The text the tokens write, up to the first stop token: exactly what the grammar matched."""
+        out = bytearray()
+        stops = set(self.stop_ids)
+        for token in ids:
+            token = int(token)
+            if token in stops:
+                break
+            if 0 <= token < self.vocab_size:
+                out += self.pieces[token]
+        return out.decode("utf-8", errors="replace")
+
+    def segment(self, text: bytes) -> list[int] | None:
+        """The fewest tokens whose bytes concatenate to ``text`` (None when no tokens do)."""
+        cached = self._segments.get(text)
+        if cached is not None or text in self._segments:
+            return cached
+        n = len(text)
+        best: list[tuple[int, int] | None] = [None] * (n + 1)  # (tokens to reach i, last token)
+        best[0] = (0, -1)
+        by_bytes = self._by_bytes
+        for i in range(n):
+            if best[i] is None:
+                continue
+            count = best[i][0] + 1
+            for j in range(i + 1, min(n, i + _MAX_PIECE) + 1):
+                token = by_bytes.get(text[i:j])
+                if token is not None and (best[j] is None or best[j][0] > count):
+                    best[j] = (count, token)
+        if best[n] is None:
+            result = None
+        else:
+            result, j = [], n
+            while j:
+                token = best[j][1]
+                result.append(token)
+                j -= len(self.pieces[token])
+            result.reverse()
+        if len(self._segments) > 4096:
+            self._segments.clear()
+        self._segments[text] = result
+        return result
+
+    def compile(self, grammar: str) -> xgr.CompiledGrammar:
+        key = (id(self), grammar)
+        compiled = _compiled.get(key)
+        if compiled is None:
+            with _lock:
+                compiled = _compiled.get(key)
+                if compiled is None:
+                    compiled = _compiled[key] = self.compiler.compile_grammar(grammar)
         return compiled
-    with _lock:
-        compiler = _compilers.get(key)
-        if compiler is None:
-            info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=int(vocab_size), stop_token_ids=stop_ids)
-            compiler = _compilers[key] = xgr.GrammarCompiler(info)
-        compiled = _compiled[(key, grammar)] = compiler.compile_grammar(grammar)
-    return compiled
+
+
+def token_table(tokenizer, vocab_size: int, stop_ids: list[int]) -> TokenTable:
+    """The :class:`TokenTable` of this tokenizer for a model with ``vocab_size`` logits (cached)."""
+    key = (_fingerprint(tokenizer), int(vocab_size), tuple(sorted(stop_ids)))
+    table = _tables.get(key)
+    if table is None:
+        with _lock:
+            table = _tables.get(key)
+            if table is None:
+                table = _tables[key] = TokenTable(_token_bytes(tokenizer, int(vocab_size), list(stop_ids)),
+                                                  list(stop_ids))
+    return table
+
+
+def compile_grammar(tokenizer, grammar: str | Grammar, vocab_size: int,
+                    stop_ids: list[int] | None = None) -> xgr.CompiledGrammar:
+    """The grammar compiled for this tokenizer and a model output of ``vocab_size`` logits; cached, so the second
+    call with the same vocabulary and grammar text is a dictionary lookup. ``stop_ids`` defaults to the
+    tokenizer's end token."""
+    if stop_ids is None:
+        if tokenizer.eos_token_id is None:
+            raise ValueError("compile_grammar: pass stop_ids (the tokenizer has no eos_token_id)")
+        stop_ids = [tokenizer.eos_token_id]
+    return token_table(tokenizer, vocab_size, stop_ids).compile(str(grammar))
 
 
 def clear_cache() -> None:
-    """Forget every compiled grammar (benchmarks use it to time a first compile)."""
+    """Forget every token table and compiled grammar (benchmarks use it to time a first compile)."""
     with _lock:
         _tokenizer_fingerprints.clear()
-        _compilers.clear()
+        _tables.clear()
         _compiled.clear()
 
 
-class GrammarLogitsProcessor(_XGrammarLogitsProcessor):
-    """xgrammar's transformers logits processor, one matcher per batch row, with the checks it lacks: the
-    logits must be exactly as wide as the compiled vocabulary, and the masked logits keep their dtype."""
+def minimal_budget(grammar: Grammar, table: TokenTable) -> int:
+    """New tokens the shortest output of ``grammar`` takes with this vocabulary, the end token included."""
+    tokens = table.segment(grammar.shortest(table.filler))
+    if tokens is None:
+        raise ValueError("constrained decoding: this tokenizer cannot write the grammar's shortest output "
+                         f"{grammar.shortest(table.filler)[:80]!r}")
+    return len(tokens) + 1
+
+
+def check_budget(grammar: Grammar, table: TokenTable, max_new_tokens: int) -> None:
+    """Raise :class:`BudgetTooSmallError` when ``max_new_tokens`` cannot hold the grammar's shortest output."""
+    need = minimal_budget(grammar, table)
+    if max_new_tokens < need:
+        raise BudgetTooSmallError(
+            f"max_new_tokens={max_new_tokens} cannot hold a complete constrained output: the shortest one takes "
+            f"{need} tokens with this tokenizer (end token included); pass max_new_tokens >= {need}")
+
+
+def _growth_bound(grammar: Grammar, table: TokenTable) -> int:
+    """How many tokens one token can add to the shortest completion, at most: it may open list items (one per
+    ``{`` or ``,`` it writes) and start the longest categorical value or a multi-byte character."""
+    opens = max((p.count(b"{") + p.count(b",") for p in table.pieces), default=1)
+    event = b',{"label":"' + table.filler + b'","characteristic":""}'
+    event_tokens = len(table.segment(event) or event)
+    return max(1, opens) * event_tokens + 16
+
+
+class BudgetedGrammarProcessor(LogitsProcessor):
+    """Constrains each batch row to its grammar and closes the output before ``max_new_tokens`` runs out.
+
+    ``grammars``: one :class:`Grammar` for every row or one per row. ``candidates``: how many of the most
+    likely allowed tokens are checked against the budget once it is tight (1 suffices for greedy decoding).
+    The check needs the remaining budget, so the processor is given ``max_new_tokens`` (or ``max_length``,
+    counted from the prompt length it sees first).
+    """
+
+    def __init__(self, table: TokenTable, grammars: Grammar | Sequence[Grammar], max_new_tokens: int | None = None,
+                 max_length: int | None = None, candidates: int = 8):
+        if max_new_tokens is None and max_length is None:
+            raise ValueError("BudgetedGrammarProcessor needs max_new_tokens or max_length")
+        self.table = table
+        self.grammars = [grammars] if isinstance(grammars, Grammar) else list(grammars)
+        self.compiled = [table.compile(g.ebnf) for g in self.grammars]
+        self.max_new_tokens = max_new_tokens
+        self.max_length = max_length
+        self.candidates = max(1, int(candidates))
+        self.growth = max(_growth_bound(g, table) for g in self.grammars)
+        self.horizon = max(len(g.shortest(table.filler)) for g in self.grammars) + 2 * self.growth + 32
+        self.matchers: list[xgr.GrammarMatcher] = []
+        self.texts: list[bytearray] = []
+        self.rows: list[int] = []  # which grammar each row follows
+        self.prompt_length = 0
+        self.bitmask = None
+        self.forced_steps = 0
+
+    def _start(self, input_ids: torch.LongTensor) -> None:
+        batch = input_ids.shape[0]
+        if len(self.grammars) not in (1, batch):
+            raise ValueError(f"{len(self.grammars)} grammars for a batch of {batch} rows")
+        self.rows = [0 if len(self.grammars) == 1 else i for i in range(batch)]
+        self.matchers = [xgr.GrammarMatcher(self.compiled[r]) for r in self.rows]
+        self.texts = [bytearray() for _ in range(batch)]
+        self.prompt_length = input_ids.shape[1]
+        if self.max_new_tokens is None:
+            self.max_new_tokens = self.max_length - self.prompt_length
+        self.bitmask = xgr.allocate_token_bitmask(batch, self.table.vocab_size)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if scores.shape[-1] != self.table.vocab_size:
+            raise ValueError(
+                f"the grammar was compiled for {self.table.vocab_size} logits but the model produced "
+                f"{scores.shape[-1]}; compile with vocab_size=model_vocab_size(model)")
+        if not self.matchers:
+            self._start(input_ids)
+        else:
+            for row, matcher in enumerate(self.matchers):
+                if matcher.is_terminated():
+                    continue
+                token = int(input_ids[row, -1])
+                if not matcher.accept_token(token):
+                    raise RuntimeError(f"row {row}: token {token} was generated outside the grammar")
+                self.texts[row] += self.table.pieces[token]
+        remaining = self.max_new_tokens - (input_ids.shape[1] - self.prompt_length)
+        for row, matcher in enumerate(self.matchers):
+            if not matcher.is_terminated():
+                matcher.fill_next_token_bitmask(self.bitmask, row)
+        if scores.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+            scores = scores.float()
+        device = scores.device
+        if device.type != "cuda":
+            scores = scores.to("cpu")
+        xgr.apply_token_bitmask_inplace(scores, self.bitmask.to(scores.device))
+        if remaining <= self.horizon:
+            for row, matcher in enumerate(self.matchers):
+                if not matcher.is_terminated():
+                    self._fit_budget(row, scores, remaining)
+        return scores.to(device)
+
+    def _need(self, row: int, text: bytes) -> tuple[int, int] | None:
+        """Tokens the shortest completion of ``text`` takes (end token included) and its first token."""
+        grammar = self.grammars[self.rows[row]]
+        best = None
+        for completion in set(grammar.completions(text, self.table.filler)):
+            if not completion:
+                return 1, self.table.stop_ids[0]
+            tokens = self.table.segment(completion)
+            if tokens is not None and (best is None or len(tokens) + 1 < best[0]):
+                best = (len(tokens) + 1, tokens[0])
+        return best
+
+    def _fit_budget(self, row: int, scores: torch.Tensor, remaining: int) -> None:
+        text = bytes(self.texts[row])
+        now = self._need(row, text)
+        if now is None:
+            raise RuntimeError(f"row {row}: the text so far is no prefix of the grammar: {text[-80:]!r}")
+        need, forced = now
+        if need + self.growth + 1 <= remaining:
+            return  # no single token can push the shortest completion past the budget
+        row_scores = scores[row]
+        allowed = torch.isfinite(row_scores).sum().item()
+        order = torch.topk(row_scores, min(self.candidates, int(allowed))).indices.tolist() if allowed else []
+        keep = []
+        stops = set(self.table.stop_ids)
+        for token in order:
+            if token in stops:
+                keep.append(token)  # the grammar allows a stop token only once the output is complete
+            else:
+                after = self._need(row, text + self.table.pieces[token])
+                if after is not None and after[0] <= remaining - 1:
+                    keep.append(token)
+        if not keep:
+            keep = [forced]
+            self.forced_steps += 1
+        mask = torch.full_like(row_scores, float("-inf"))
+        mask[keep] = row_scores[keep]
+        if not torch.isfinite(mask[keep]).all():  # the forced token must never be masked out by the grammar
+            raise RuntimeError(f"row {row}: the shortest completion's token {forced} is outside the grammar")
+        scores[row] = mask
+
+
+def grammar_logits_processor(model, tokenizer, grammar: str | Grammar | Sequence[Grammar],
+                             max_new_tokens: int | None = None, max_length: int | None = None,
+                             candidates: int = 8) -> LogitsProcessor:
+    """A fresh logits processor constraining ``model.generate`` to ``grammar`` (compiled grammar cached).
+
+    With a :class:`Grammar` (or one per batch row) and the budget (``max_new_tokens`` or ``max_length``) it is
+    a :class:`BudgetedGrammarProcessor`, which closes the output in time; with EBNF text only, xgrammar's mask
+    alone (the output may be cut short by the budget)."""
+    table = token_table(tokenizer, model_vocab_size(model), stop_token_ids(model, tokenizer))
+    if isinstance(grammar, str):
+        return GrammarLogitsProcessor(table.compile(grammar), table.vocab_size)
+    if max_new_tokens is None and max_length is None:
+        raise ValueError("grammar_logits_processor: a Grammar needs max_new_tokens or max_length")
+    return BudgetedGrammarProcessor(table, grammar, max_new_tokens=max_new_tokens, max_length=max_length,
+                                    candidates=candidates)
+
+
+class GrammarLogitsProcessor(LogitsProcessor):
+    """xgrammar's mask alone, one matcher per batch row (no budget)."""
+
+    def __init__(self, compiled: xgr.CompiledGrammar, vocab_size: int):
+        self.compiled = compiled
+        self.full_vocab_size = vocab_size
+        self.matchers: list[xgr.GrammarMatcher] = []
+        self.bitmask = None
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if scores.shape[-1] != self.full_vocab_size:
             raise ValueError(
                 f"the grammar was compiled for {self.full_vocab_size} logits but the model produced "
-                f"{scores.shape[-1]}; compile with vocab_size=model_vocab_size(model)"
-            )
+                f"{scores.shape[-1]}; compile with vocab_size=model_vocab_size(model)")
+        if not self.matchers:
+            self.matchers = [xgr.GrammarMatcher(self.compiled) for _ in range(input_ids.shape[0])]
+            self.bitmask = xgr.allocate_token_bitmask(input_ids.shape[0], self.full_vocab_size)
+        else:
+            for row, matcher in enumerate(self.matchers):
+                if not matcher.is_terminated() and not matcher.accept_token(int(input_ids[row, -1])):
+                    raise RuntimeError(f"row {row}: token {int(input_ids[row, -1])} was generated outside the grammar")
+        for row, matcher in enumerate(self.matchers):
+            if not matcher.is_terminated():
+                matcher.fill_next_token_bitmask(self.bitmask, row)
         if scores.dtype not in (torch.float32, torch.float16, torch.bfloat16):
             scores = scores.float()
-        return super().__call__(input_ids, scores)
-
-
-def grammar_logits_processor(model, tokenizer, grammar: str) -> GrammarLogitsProcessor:
-    """A fresh logits processor constraining ``model.generate`` to ``grammar`` (compiled grammar cached)."""
-    compiled = compile_grammar(tokenizer, grammar, model_vocab_size(model), stop_token_ids(model, tokenizer))
-    return GrammarLogitsProcessor(compiled)
+        device = scores.device
+        if device.type != "cuda":
+            scores = scores.to("cpu")
+        xgr.apply_token_bitmask_inplace(scores, self.bitmask.to(scores.device))
+        return scores.to(device)
 
 
 def check_generate_kwargs(generate_kwargs: dict) -> None:
