@@ -317,6 +317,7 @@ class AudioToUASPipeline(ChunkPipeline):
                 # Imported here: xgrammar takes seconds to import and only constrained calls need it.
                 from .constrained import (
                     BudgetedGrammarProcessor,
+                    TimbreGenderGuard,
                     check_budget,
                     check_generate_kwargs,
                     model_vocab_size,
@@ -332,8 +333,10 @@ class AudioToUASPipeline(ChunkPipeline):
                 for grammar in grammars:
                     check_budget(grammar, table, budget)
                 # Every special and added token (audio codes included) is outside the grammar's vocabulary.
-                processors.append(BudgetedGrammarProcessor(table, grammars, max_new_tokens=budget,
-                                                           candidates=8 if _generation_value(gen, self.model, "do_sample") else 1))
+                guard = TimbreGenderGuard(table) if request.mode in ("holistic", "targeted") else None
+                processors.append(BudgetedGrammarProcessor(
+                    table, grammars, max_new_tokens=budget, guard=guard,
+                    candidates=8 if _generation_value(gen, self.model, "do_sample") else 1))
             elif code_tokens:
                 # Answers are text: a model with audio codes (speech head, discrete input) never writes them here.
                 processors.append(SuppressTokensLogitsProcessor(code_tokens, device=self.device))

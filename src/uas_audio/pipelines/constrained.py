@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -242,6 +244,92 @@ def check_budget(grammar: Grammar, table: TokenTable, max_new_tokens: int) -> No
             f"{need} tokens with this tokenizer (end token included); pass max_new_tokens >= {need}")
 
 
+class TimbreGenderGuard:
+    """Keeps a generated timbre from contradicting the gender written before it (the validator's
+    logical-consistency check): inside the ``timbre`` string of a ``Male`` (``Female``) speaker, a token that
+    would complete a feminine (masculine) term of ``uas_audio.schema.validation`` as a whole word is masked.
+
+    The rule is stricter than the validator's: a term at the end of the text so far counts as complete (the
+    next character may be the closing quote) and "not <term>" is not excused. Candidates are found through an
+    index of the tokens that start with the tail of a term or contain a whole term (ASCII lower case), then
+    checked with a regular expression, so a step costs little even with a large vocabulary.
+    """
+
+    _KEYS = (b'"gender":', b'"timbre":')
+
+    def __init__(self, table: TokenTable):
+        from uas_audio.schema.validation import FEMININE_TIMBRE_TERMS, MASCULINE_TIMBRE_TERMS
+
+        self.table = table
+        self.terms = {"Male": FEMININE_TIMBRE_TERMS, "Female": MASCULINE_TIMBRE_TERMS}
+        self.patterns = {gender: re.compile(r"\b(?:" + "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
+                                            + r")\b", re.IGNORECASE) for gender, terms in self.terms.items()}
+        self.longest = max(len(t) for terms in self.terms.values() for t in terms)
+        self._index: dict[str, tuple[dict[tuple[str, int], list[int]], list[int]]] = {}
+
+    def index(self, gender: str) -> tuple[dict[tuple[str, int], list[int]], list[int]]:
+        """(term, k) -> tokens whose text starts with ``term[k:]``; and the tokens containing a whole term."""
+        if gender in self._index:
+            return self._index[gender]
+        terms = self.terms[gender]
+        by_first: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        for token, piece in enumerate(self.table.pieces):
+            text = piece.split(b'"')[0].decode("utf-8", "ignore").lower()
+            if text:
+                by_first[text[0]].append((token, text))
+        starts: dict[tuple[str, int], list[int]] = {}
+        contains: set[int] = set()
+        for term in terms:
+            for k in range(1, len(term)):
+                starts[(term, k)] = [t for t, text in by_first.get(term[k], ()) if text.startswith(term[k:])]
+        for token, piece in enumerate(self.table.pieces):
+            text = piece.split(b'"')[0].decode("utf-8", "ignore").lower()
+            if any(term in text for term in terms):
+                contains.add(token)
+        self._index[gender] = (starts, sorted(contains))
+        return self._index[gender]
+
+    def state(self, text: bytes) -> tuple[str, str] | None:
+        """(gender, timbre so far) while ``text`` ends inside the timbre string of a gendered speaker."""
+        at = text.find(self._KEYS[1])
+        if at < 0:
+            return None
+        start = at + len(self._KEYS[1])
+        start += text[start:start + 1] == b" "
+        if text[start:start + 1] != b'"' or b'"' in text[start + 1:]:
+            return None
+        g = text.find(self._KEYS[0])
+        value = text[g + len(self._KEYS[0]):g + len(self._KEYS[0]) + 10].lstrip(b" ")
+        gender = "Male" if value.startswith(b'"Male"') else "Female" if value.startswith(b'"Female"') else None
+        if gender is None:
+            return None
+        return gender, text[start + 1:].decode("utf-8", "ignore")
+
+    def banned(self, text: bytes, allowed: torch.Tensor) -> list[int]:
+        """Tokens (among the ``allowed`` boolean mask) that would make the timbre contradict the gender."""
+        state = self.state(text)
+        if state is None:
+            return []
+        gender, timbre = state
+        starts, contains = self.index(gender)
+        low = timbre.lower()
+        candidates = set(contains)
+        for term in self.terms[gender]:
+            for k in range(1, len(term)):
+                if low.endswith(term[:k]) and (len(low) == k or not (low[-k - 1].isalnum() or low[-k - 1] == "_")):
+                    candidates.update(starts[(term, k)])
+        tail = timbre[-(self.longest + 1):]
+        pattern = self.patterns[gender]
+        banned = []
+        for token in candidates:
+            if not allowed[token]:
+                continue
+            window = tail + self.table.pieces[token].split(b'"')[0].decode("utf-8", "ignore")
+            if any(m.end() > len(tail) for m in pattern.finditer(window)):
+                banned.append(token)
+        return banned
+
+
 def _growth_bound(grammar: Grammar, table: TokenTable) -> int:
     """How many tokens one token can add to the shortest completion, at most: it may open list items (one per
     ``{`` or ``,`` it writes) and start the longest categorical value or a multi-byte character."""
@@ -261,7 +349,7 @@ class BudgetedGrammarProcessor(LogitsProcessor):
     """
 
     def __init__(self, table: TokenTable, grammars: Grammar | Sequence[Grammar], max_new_tokens: int | None = None,
-                 max_length: int | None = None, candidates: int = 8):
+                 max_length: int | None = None, candidates: int = 8, guard: TimbreGenderGuard | None = None):
         if max_new_tokens is None and max_length is None:
             raise ValueError("BudgetedGrammarProcessor needs max_new_tokens or max_length")
         self.table = table
@@ -270,6 +358,7 @@ class BudgetedGrammarProcessor(LogitsProcessor):
         self.max_new_tokens = max_new_tokens
         self.max_length = max_length
         self.candidates = max(1, int(candidates))
+        self.guard = guard
         self.growth = max(_growth_bound(g, table) for g in self.grammars)
         self.horizon = max(len(g.shortest(table.filler)) for g in self.grammars) + 2 * self.growth + 32
         self.matchers: list[xgr.GrammarMatcher] = []
@@ -316,6 +405,12 @@ class BudgetedGrammarProcessor(LogitsProcessor):
         if device.type != "cuda":
             scores = scores.to("cpu")
         xgr.apply_token_bitmask_inplace(scores, self.bitmask.to(scores.device))
+        if self.guard is not None:
+            for row, matcher in enumerate(self.matchers):
+                if not matcher.is_terminated() and self.texts[row].find(b'"timbre":') >= 0:
+                    banned = self.guard.banned(bytes(self.texts[row]), torch.isfinite(scores[row]))
+                    if banned:
+                        scores[row, banned] = float("-inf")
         if remaining <= self.horizon:
             for row, matcher in enumerate(self.matchers):
                 if not matcher.is_terminated():

@@ -134,14 +134,15 @@ def _rule_name(path: str) -> str:
     return re.sub(r"[^0-9A-Za-z]", "_", path)
 
 
-# One JSON string character: no quote, no backslash, no control character. Written inline as a bounded
+# One JSON string character: no quote, no backslash, no control character, no surrogate code point (xgrammar
+# would otherwise accept their 3-byte encodings, which are not UTF-8). Written inline as a bounded
 # repetition of one character class: xgrammar precomputes masks for that form (~0.02 ms per token), while a
 # rule with alternatives (e.g. adding the escapes \" and \\) is matched at runtime (~100 ms per token).
-_CHAR_CLASS = r'[^"\\\x00-\x1f]'
+_CHAR_CLASS = r'[^"\\\x00-\x1f\ud800-\udfff]'
 # A word character: a string character that is not whitespace for ``str.split`` either.
 _WHITESPACE = "\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029" \
               "\u202f\u205f\u3000"
-_WORD_CLASS = r'[^"\\\x00-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]'
+_WORD_CLASS = r'[^"\\\x00-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ud800-\udfff]'
 _WS = b" "
 
 
@@ -182,6 +183,14 @@ class _Lit(_Node):
         return set(), []
 
 
+_CONTINUATION = bytes(range(0x80, 0xC0))
+
+
+def _chars(content: bytes) -> int:
+    """Code points in UTF-8 ``content`` (a cut final character counts as one)."""
+    return len(content.translate(None, _CONTINUATION))
+
+
 def _utf8_tail(content: bytes) -> bytes:
     """Continuation bytes that complete a UTF-8 sequence cut at the end of ``content`` (empty when whole).
     0xBF (or the largest byte the lead allows) never makes a whitespace or control character."""
@@ -215,11 +224,11 @@ class _Chars(_Node):
     def walk(self, data, pos, filler):
         end = data.find(b'"', pos)
         if end >= 0:
-            count = len(data[pos:end].decode("utf-8", "replace"))
+            count = _chars(data[pos:end])
             return ({end} if self.lo <= count <= self.hi else set()), []
         content = data[pos:]
         tail = _utf8_tail(content)
-        count = len((content + tail).decode("utf-8", "replace"))
+        count = _chars(content)
         if count > self.hi:
             return set(), []
         return {len(data)} if not tail and count >= self.lo else set(), [tail + filler * max(0, self.lo - count)]
@@ -243,12 +252,12 @@ class _Words(_Node):
         end = data.find(b'"', pos)
         content = data[pos:end] if end >= 0 else data[pos:]
         tail = b"" if end >= 0 else _utf8_tail(content)
-        parts = (content + tail).decode("utf-8", "replace").split(" ")
-        if len(parts) > self.words or any(len(p) > self.chars for p in parts):
+        parts = content.split(b" ")
+        if len(parts) > self.words or any(_chars(p) > self.chars for p in parts):
             return set(), []
-        last_empty = parts[-1] == ""
+        last_empty = parts[-1] == b""
         if end >= 0:
-            return (set() if any(p == "" for p in parts) else {end}), []
+            return (set() if any(p == b"" for p in parts) else {end}), []
         complete = not tail and not last_empty
         return ({len(data)} if complete else set()), [tail + (filler if last_empty else b"")]
 
@@ -341,7 +350,7 @@ class _List(_Node):
         sep = _Seq((_Lit(b","), _Opt(_Lit(_WS))))
         ends, cuts = _Lit(b"[").walk(data, pos, filler)
         if not ends:
-            return set(), cuts
+            return set(), [c + b"]" for c in cuts]
         close = _Lit(b"]")
         start = ends.pop()
         states, count = {start}, 0
