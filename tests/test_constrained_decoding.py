@@ -302,7 +302,7 @@ def test_a_budget_below_the_shortest_record_is_refused_naming_the_minimum(tokeni
 
 def test_limits_for_a_duration_bound_words_and_events_as_the_validator_does(tokenizer):
     limits = GrammarLimits().for_duration(0.5)
-    assert (limits.transcription_words, limits.total_events, limits.description_words) == (5, 3, 29)
+    assert (limits.transcription_words, limits.total_events, limits.description_words) == (6, 4, 30)
     grammar = uas_grammar(limits)
 
     def record(text, discrete, continuous):
@@ -310,11 +310,25 @@ def test_limits_for_a_duration_bound_words_and_events_as_the_validator_does(toke
                   "continuousEvents": [{"label": f"c{i}", "characteristic": ""} for i in range(continuous)]}
         return json.dumps({"transcription": text, "paralinguistics": _record(), "nonLinguisticEvents": events})
 
-    assert _accepts(tokenizer, grammar, record("one two three four five", 2, 1))
-    assert not _accepts(tokenizer, grammar, record("one two three four five six", 0, 0))
-    assert not _accepts(tokenizer, grammar, record("one two", 2, 2))
-    assert not _accepts(tokenizer, grammar, record(" ", 0, 0))  # blank: the validator's empty transcription
-    assert not _accepts(tokenizer, grammar, record("a\u00a0b\u3000c d e f", 0, 0))  # Unicode spaces split words
+    assert _accepts(tokenizer, grammar, record("one two three four five six", 3, 1))
+    assert not _accepts(tokenizer, grammar, record("one two", 3, 2))
+    assert not _accepts(tokenizer, grammar, record(" x", 0, 0))  # a transcription starts with a word: never blank
+    assert not _accepts(tokenizer, grammar, record("a\u00a0b\u3000c", 0, 0))  # only the space separates words
+    # The word limit is the decoder's (a grammar cannot count words under a character limit): the completions
+    # refuse a seventh word, and the processor masks every token that would start one.
+    spec = uas_grammar_spec(limits)
+    assert dict(spec.word_limits) == {b'"transcription":': 6, b'"description":': 30}
+    six = b'{"transcription":"one two three four five six'
+    assert spec.completions(six) and not spec.completions(six + b" seven")
+    table = token_table(tokenizer, len(tokenizer), [tokenizer.eos_token_id])
+    processor = BudgetedGrammarProcessor(table, spec, max_new_tokens=500)
+    prompt = torch.tensor([[1]])
+    ids = table.segment(six + b" ")
+    scores = processor(prompt, torch.zeros(1, len(tokenizer)))
+    for step, token in enumerate(ids):
+        scores = processor(torch.tensor([[1] + ids[:step + 1]]), torch.zeros(1, len(tokenizer)))
+    allowed = [table.pieces[i] for i in torch.isfinite(scores[0]).nonzero().flatten().tolist()]
+    assert b'"' in allowed and all(not piece.split(b'"')[0].strip() for piece in allowed), allowed[:10]
     # Windows of a long clip share its allowance, so the merged record stays within the clip's limits.
     shares = [GrammarLimits().for_duration(25.0, 25 / 70), GrammarLimits().for_duration(25.0, 25 / 70),
               GrammarLimits().for_duration(20.0, 20 / 70)]

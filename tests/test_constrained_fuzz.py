@@ -5,6 +5,7 @@ the budget is below the shortest record."""
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "constrained_fuzz.py"
 _spec = importlib.util.spec_from_file_location("constrained_fuzz", SCRIPT)
 constrained_fuzz = importlib.util.module_from_spec(_spec)
+sys.modules.setdefault("constrained_fuzz", constrained_fuzz)  # dataclasses look their module up by name
 _spec.loader.exec_module(constrained_fuzz)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

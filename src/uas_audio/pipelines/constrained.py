@@ -138,6 +138,17 @@ class TokenTable:
             raise ValueError("constrained decoding: the tokenizer has no single-token letter or digit to fill "
                              f"strings with (tried {[f.decode() for f in _FILLERS]})")
         self._segments: dict[bytes, list[int] | None] = {}
+        # Words each token starts inside a string (its text up to a closing quote), after a space or after a
+        # word character: what a word limit is checked against.
+        after_space, after_word = [], []
+        for piece in pieces:
+            text = piece.split(b'"')[0]
+            starts = sum(1 for i, byte in enumerate(text) if byte != 0x20 and i > 0 and text[i - 1] == 0x20)
+            first = int(bool(text) and text[0] != 0x20)
+            after_space.append(starts + first)
+            after_word.append(starts)
+        self.words_after_space = torch.tensor(after_space)
+        self.words_after_word = torch.tensor(after_word)
 
     def decode(self, ids: Sequence[int]) -> str:
         """The text the tokens write, up to the first stop token: exactly what the grammar matched."""
@@ -375,6 +386,7 @@ class BudgetedGrammarProcessor(LogitsProcessor):
         self.rows = [0 if len(self.grammars) == 1 else i for i in range(batch)]
         self.matchers = [xgr.GrammarMatcher(self.compiled[r]) for r in self.rows]
         self.texts = [bytearray() for _ in range(batch)]
+        self.word_state = [{} for _ in range(batch)]  # key -> content start, or -1 once the string closed
         self.prompt_length = input_ids.shape[1]
         if self.max_new_tokens is None:
             self.max_new_tokens = self.max_length - self.prompt_length
@@ -405,6 +417,9 @@ class BudgetedGrammarProcessor(LogitsProcessor):
         if device.type != "cuda":
             scores = scores.to("cpu")
         xgr.apply_token_bitmask_inplace(scores, self.bitmask.to(scores.device))
+        for row, matcher in enumerate(self.matchers):
+            if not matcher.is_terminated() and self.grammars[self.rows[row]].word_limits:
+                self._limit_words(row, scores)
         if self.guard is not None:
             for row, matcher in enumerate(self.matchers):
                 if not matcher.is_terminated() and self.texts[row].find(b'"timbre":') >= 0:
@@ -416,6 +431,35 @@ class BudgetedGrammarProcessor(LogitsProcessor):
                 if not matcher.is_terminated():
                     self._fit_budget(row, scores, remaining)
         return scores.to(device)
+
+    def _limit_words(self, row: int, scores: torch.Tensor) -> None:
+        """Inside a string with a word limit, mask the tokens that would start a word too many."""
+        text = self.texts[row]
+        state = self.word_state[row]
+        for key, limit in self.grammars[self.rows[row]].word_limits:
+            start = state.get(key)
+            if start == -1:
+                continue
+            if start is None:
+                at = text.find(key)
+                if at < 0:
+                    continue
+                value = at + len(key)
+                value += text[value:value + 1] == b" "
+                if value >= len(text):
+                    continue
+                if text[value] != 0x22:  # null: no string to count
+                    state[key] = -1
+                    continue
+                start = state[key] = value + 1
+            content = bytes(text[start:])
+            if b'"' in content:
+                state[key] = -1
+                continue
+            left = limit - len(content.split())
+            starts = self.table.words_after_space if not content or content.endswith(b" ") else \
+                self.table.words_after_word
+            scores[row, starts.to(scores.device) > left] = float("-inf")
 
     def _need(self, row: int, text: bytes) -> tuple[int, int] | None:
         """Tokens the shortest completion of ``text`` takes (end token included) and its first token."""

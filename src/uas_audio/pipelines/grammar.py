@@ -17,9 +17,12 @@ Rules the generated grammars follow:
   written as another mark by the model). N per field is in :class:`GrammarLimits`. Labels and a non-null
   transcription have at least one character.
 - With a word limit (``transcription_words`` / ``description_words``, set by the pipeline from the clip's
-  duration) the string is instead 1 to W words of 1 to ``word_chars`` characters separated by single spaces,
-  where a word character is also no Unicode whitespace: ``len(text.split())`` is then at most W, which is what
-  the validator's duration check counts, and a transcription is never blank.
+  duration) the string also excludes every whitespace character but the ASCII space, so ``len(text.split())``
+  (what the validator's duration check counts) is the number of space-separated runs, and a transcription
+  starts with a non-space character, so it is never blank. A context-free grammar cannot count words under a
+  character limit, so the word limit is carried by :attr:`Grammar.word_limits` and enforced by the decoder
+  (``constrained.BudgetedGrammarProcessor`` masks tokens that would start a word too many); the shortest
+  completions of :class:`Grammar` respect it.
 - Categorical fields are alternatives over their closed set, or ``null``.
 - Logical consistency that a grammar can carry is carried: a ``null`` transcription (no human voice) forces
   all six paralinguistic fields to ``null``.
@@ -80,7 +83,6 @@ class GrammarLimits:
     transcription_words: int | None = None
     description_words: int | None = None
     total_events: int | None = None
-    word_chars: int = 32
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
@@ -98,11 +100,13 @@ class GrammarLimits:
         EVENT_ALLOWANCE`` events and ``MAX_DESCRIPTION_WORDS_PER_SECOND·d + DESCRIPTION_WORD_ALLOWANCE``
         description words. ``share`` (0-1] is this window's part of a longer clip whose records are merged:
         the clip's word and event allowances are split so that the merged record stays within them."""
+        if not 0 < share <= 1:
+            raise ValueError(f"share must be in (0, 1], got {share!r}")
         if not (math.isfinite(duration_s) and duration_s > 0):
             raise ValueError(f"duration_s must be a positive number of seconds, got {duration_s!r}")
-        words = _floor(MAX_WORDS_PER_SECOND * duration_s + WORD_ALLOWANCE * share)
-        events = _floor(MAX_EVENTS_PER_SECOND * duration_s + EVENT_ALLOWANCE * share)
-        description = _floor(MAX_DESCRIPTION_WORDS_PER_SECOND * duration_s / share + DESCRIPTION_WORD_ALLOWANCE)
+        words = _floor(MAX_WORDS_PER_SECOND * duration_s + WORD_ALLOWANCE * share, share)
+        events = _floor(MAX_EVENTS_PER_SECOND * duration_s + EVENT_ALLOWANCE * share, share)
+        description = _floor(MAX_DESCRIPTION_WORDS_PER_SECOND * duration_s / share + DESCRIPTION_WORD_ALLOWANCE, share)
         cap = self.max_events * 2 if self.total_events is None else self.total_events
         return replace(
             self,
@@ -112,8 +116,10 @@ class GrammarLimits:
         )
 
 
-def _floor(value: float) -> int:
-    return math.floor(value - 1e-9)  # a float sum a hair above an integer must not round the limit up
+def _floor(value: float, share: float) -> int:
+    # A whole clip's limit is the validator's own float expression, floored; windows of a longer clip leave a
+    # hair of margin so that their limits' float sum cannot round above the clip's.
+    return math.floor(value) if share == 1.0 else math.floor(value - 1e-9)
 
 
 # --------------------------------------------------------------------------------------------------- EBNF text
@@ -139,9 +145,8 @@ def _rule_name(path: str) -> str:
 # repetition of one character class: xgrammar precomputes masks for that form (~0.02 ms per token), while a
 # rule with alternatives (e.g. adding the escapes \" and \\) is matched at runtime (~100 ms per token).
 _CHAR_CLASS = r'[^"\\\x00-\x1f\ud800-\udfff]'
-# A word character: a string character that is not whitespace for ``str.split`` either.
-_WHITESPACE = "\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029" \
-              "\u202f\u205f\u3000"
+# Text with counted words: no whitespace for ``str.split`` but the ASCII space; a word character: not that either.
+_TEXT_CLASS = r'[^"\\\x00-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ud800-\udfff]'
 _WORD_CLASS = r'[^"\\\x00-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ud800-\udfff]'
 _WS = b" "
 
@@ -235,31 +240,34 @@ class _Chars(_Node):
 
 
 @dataclass(frozen=True)
-class _Words(_Node):
-    """String content: 1 to ``words`` words of 1 to ``chars`` word characters, single spaces between them."""
+class _Text(_Node):
+    """String content with counted words: up to ``hi`` characters, no whitespace but the space, at most
+    ``words`` space-separated words (enforced by the decoder, see module docstring); with ``need_word`` the
+    first character is no space (so there is at least one word)."""
 
+    hi: int
     words: int
-    chars: int
+    need_word: bool
 
     def ebnf(self):
-        word = f"{_WORD_CLASS}{{1,{self.chars}}}"
-        return f'{word} ( " " {word} ){{0,{self.words - 1}}}'
+        if self.need_word:
+            return f"{_WORD_CLASS} {_TEXT_CLASS}{{0,{self.hi - 1}}}"
+        return f"{_TEXT_CLASS}{{0,{self.hi}}}"
 
     def shortest(self, filler):
-        return filler
+        return filler if self.need_word else b""
 
     def walk(self, data, pos, filler):
         end = data.find(b'"', pos)
         content = data[pos:end] if end >= 0 else data[pos:]
-        tail = b"" if end >= 0 else _utf8_tail(content)
-        parts = content.split(b" ")
-        if len(parts) > self.words or any(_chars(p) > self.chars for p in parts):
+        count = _chars(content)
+        if count > self.hi or len(content.split()) > self.words:
             return set(), []
-        last_empty = parts[-1] == b""
+        empty = self.need_word and not content
         if end >= 0:
-            return (set() if any(p == b"" for p in parts) else {end}), []
-        complete = not tail and not last_empty
-        return ({len(data)} if complete else set()), [tail + (filler if last_empty else b"")]
+            return (set() if empty else {end}), []
+        tail = _utf8_tail(content)
+        return ({len(data)} if not tail and not empty else set()), [tail + (filler if empty else b"")]
 
 
 @dataclass(frozen=True)
@@ -419,6 +427,31 @@ class Grammar:
         self.root = root
 
     @cached_property
+    def word_limits(self) -> tuple[tuple[bytes, int], ...]:
+        """(``"key":`` as written, most words) of every string whose words the decoder must count."""
+        found: dict[bytes, int] = {}
+
+        def visit(node: _Node, key: bytes | None) -> None:
+            if isinstance(node, _Seq):
+                for item in node.items:
+                    if isinstance(item, _Seq) and item.items and isinstance(item.items[0], _Lit) \
+                            and item.items[0].text.endswith(b'":'):
+                        key = item.items[0].text
+                    else:
+                        visit(item, key)
+            elif isinstance(node, _Text) and key is not None:
+                found[key] = node.words
+            else:
+                for child in (getattr(node, "options", None) or ()):
+                    visit(child, key)
+                for attr in ("item", "body"):
+                    if isinstance(getattr(node, attr, None), _Node):
+                        visit(getattr(node, attr), key)
+
+        visit(self.root, None)
+        return tuple(found.items())
+
+    @cached_property
     def ebnf(self) -> str:
         rules: dict[str, _Node] = {}
         _rules(self.root, rules)
@@ -443,8 +476,8 @@ def _string(lo: int, hi: int) -> _Node:
     return _Seq((_Lit(b'"'), _Chars(lo, hi), _Lit(b'"')))
 
 
-def _words(words: int, chars: int) -> _Node:
-    return _Seq((_Lit(b'"'), _Words(words, chars), _Lit(b'"')))
+def _text(hi: int, words: int, need_word: bool) -> _Node:
+    return _Seq((_Lit(b'"'), _Text(hi, words, need_word), _Lit(b'"')))
 
 
 def _key(name: str) -> _Node:
@@ -480,7 +513,7 @@ class _Builder:
     def transcription_string(self) -> _Node:
         lim = self.limits
         if lim.transcription_words is not None:
-            return _Ref("transcription_text", _words(lim.transcription_words, min(lim.word_chars, lim.transcription)))
+            return _Ref("transcription_text", _text(lim.transcription, lim.transcription_words, True))
         return _Ref("transcription_text", _string(1, lim.transcription))
 
     def paralinguistic(self, key: str) -> _Node:
@@ -501,7 +534,7 @@ class _Builder:
     def description(self) -> _Node:
         lim = self.limits
         if lim.description_words is not None:
-            body = _Alt((_Lit(b'""'), _words(lim.description_words, min(lim.word_chars, lim.description))))
+            body = _text(lim.description, lim.description_words, False)
         else:
             body = _string(0, lim.description)
         return _Ref(_rule_name(f"{NON_LINGUISTIC_EVENTS}.{_DESCRIPTION}"), body)
@@ -521,8 +554,10 @@ class _Builder:
         """Members of the events object for ``keys``; with ``total_events`` and both lists present, the lists
         together hold at most that many events (one alternative per split between the two lists)."""
         total = self.limits.total_events
-        if total is None or not {_DISCRETE, _CONTINUOUS} <= set(keys):
+        if total is None:
             return [(k, self.leaf(f"{NON_LINGUISTIC_EVENTS}.{k}")) for k in keys]
+        if not {_DISCRETE, _CONTINUOUS} <= set(keys):
+            return [(k, self.description() if k == _DESCRIPTION else self.event_list(k, total)) for k in keys]
         members = [(k, self.leaf(f"{NON_LINGUISTIC_EVENTS}.{k}")) for k in keys if k == _DESCRIPTION]
         splits = []
         for first in range(min(total, self.limits.max_events) + 1):
@@ -632,19 +667,16 @@ def max_output_bytes(fields: list[str] | tuple[str, ...] | None = None, limits: 
     def string(n: int) -> int:
         return 2 + per_char * n
 
-    def words(n: int | None, chars: int) -> int:
-        return string(chars) if n is None else 2 + n * (per_char * min(lim.word_chars, chars) + 1)
-
     def leaf(path: str) -> int:
         if path == TRANSCRIPTION:
-            return words(lim.transcription_words, lim.transcription)
+            return string(lim.transcription)
         group, key = path.split(".", 1)
         if group == PARALINGUISTICS:
             if key in CATEGORIES:
                 return max(len(json.dumps(v)) for v in CATEGORIES[key] + ("null",))
             return string(getattr(lim, key))
         if key == _DESCRIPTION:
-            return words(lim.description_words, lim.description)
+            return string(lim.description)
         event = 2 + sum(len(json.dumps(k)) + 2 for k in SOUND_EVENT_KEYS) + 2 + string(lim.label) + string(lim.characteristic)
         return 2 + lim.max_events * (event + 2)
 
