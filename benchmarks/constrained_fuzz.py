@@ -9,9 +9,14 @@ noise clips of 0.5-8 s through ``pipeline("audio-to-uas")`` (holistic mode), gre
 A run **passes** when its budget is at least the shortest record (``minimal_budget``) and the result parses
 (``uas`` not None) and is valid (every validator check, with the clip's duration), or when its budget is below
 the shortest record and the call raised ``BudgetTooSmallError`` before generating. Anything else fails.
-The table gives runs / parseable / valid / budget errors / failures per (family, tokenizer, sampler, budget band).
+The table gives runs / parseable / valid / budget errors / failures per (family, tokenizer, sampler, band).
 
-    python benchmarks/constrained_fuzz.py [--quick] [--runs N] [--seed S] [--threads T]
+Baseline, measured in the same run on every ``--baseline-every``-th call (same model, clips, budget and seed):
+xgrammar's own logits processor over the plain UAS grammar with ``TokenizerInfo.from_huggingface`` and
+``tokenizer.decode`` (what the pipeline did before the budget-aware decoder), through ``constrained=False``
+with that processor passed in. Its table gives parseable / valid per (tokenizer, sampler, band).
+
+    python benchmarks/constrained_fuzz.py [--quick] [--runs N] [--seed S] [--threads T] [--baseline-every K]
 """
 
 from __future__ import annotations
@@ -85,7 +90,15 @@ def build_pipeline(family: str, tokenizer, seed: int = 0):
     import uas_audio
     from uas_audio.modeling import UASAudioForConditionalGeneration
     from uas_audio.processing import UASAudioFeatureExtractor, UASAudioProcessor
-    from uas_audio.processing.chatml import AUDIO_BOS, AUDIO_EOS, AUDIO_TOKEN, END_OF_TEXT, IM_END, SPEECH_BOS, SPEECH_EOS
+    from uas_audio.processing.chatml import (
+        AUDIO_BOS,
+        AUDIO_EOS,
+        AUDIO_TOKEN,
+        END_OF_TEXT,
+        IM_END,
+        SPEECH_BOS,
+        SPEECH_EOS,
+    )
 
     ids = tokenizer.convert_tokens_to_ids
     text = {**FAMILIES[family], "vocab_size": len(tokenizer), "eos_token_id": ids(IM_END),
@@ -183,8 +196,33 @@ ALL_PAIRS = [(f, k) for f in FAMILIES for k in TOKENIZER_KINDS]
 QUICK_PAIRS = [("qwen2", "byte-bpe"), ("llama", "unigram"), ("gpt2", "wordpiece")]
 
 
+def run_case_plain(pipe, case: Case, log_errors: bool = False) -> list[dict]:
+    """The same call under xgrammar's own processor and the plain grammar (the baseline)."""
+    import xgrammar as xgr
+
+    from uas_audio.pipelines.constrained import model_vocab_size, stop_token_ids
+    from uas_audio.pipelines.grammar import uas_grammar
+
+    info = xgr.TokenizerInfo.from_huggingface(pipe.tokenizer, vocab_size=model_vocab_size(pipe.model),
+                                              stop_token_ids=stop_token_ids(pipe.model, pipe.tokenizer))
+    compiled = xgr.GrammarCompiler(info).compile_grammar(uas_grammar())
+    kwargs = {"max_new_tokens": case.budget, "batch_size": len(case.durations), "constrained": False,
+              "generate_kwargs": {"logits_processor": [xgr.contrib.hf.LogitsProcessor(compiled)]}}
+    if case.sampler == "sampled":
+        kwargs.update(do_sample=True, temperature=case.temperature, top_k=0, top_p=1.0)
+    torch.manual_seed(case.seed)
+    try:
+        results = pipe(_clips(case.durations, case.seed), **kwargs)
+    except Exception as err:  # noqa: BLE001 - the baseline may crash (e.g. a placeholder token written)
+        if log_errors:
+            print(f"baseline call raised: {err!r}"[:300], file=sys.stderr)
+        return [{"parseable": False, "valid": False, "crashed": True} for _ in case.durations]
+    return [{"parseable": r.get("uas") is not None, "valid": bool(r.get("valid")), "crashed": False}
+            for r in results]
+
+
 def fuzz(runs: int, batch: int = 8, seed: int = 0, pairs=ALL_PAIRS, bands=BUDGET_BANDS, max_s: float = 8.0,
-         log=None) -> tuple[dict, list]:
+         log=None, baseline_every: int = 0) -> tuple[dict, list]:
     """Run the fuzz; returns per-(family, tokenizer, sampler, band) counts and the failures."""
     tokenizers = {kind: build_tokenizer(kind, seed) for kind in sorted({k for _, k in pairs})}
     pipes, minimal = {}, {}
@@ -192,8 +230,15 @@ def fuzz(runs: int, batch: int = 8, seed: int = 0, pairs=ALL_PAIRS, bands=BUDGET
         pipes[(family, kind)] = build_pipeline(family, tokenizers[kind], seed)
         minimal[(family, kind)] = minimal_budget_for(pipes[(family, kind)])
     table: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    baseline: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     failures = []
-    for case in plan(runs, batch, seed, minimal, list(pairs), bands, max_s):
+    for index, case in enumerate(plan(runs, batch, seed, minimal, list(pairs), bands, max_s)):
+        if baseline_every and index % baseline_every == 0:
+            row = baseline[(case.tokenizer, case.sampler, case.band)]
+            for outcome in run_case_plain(pipes[(case.family, case.tokenizer)], case, log_errors=log is not None):
+                row["runs"] += 1
+                for key in ("parseable", "valid", "crashed"):
+                    row[key] += int(outcome[key])
         start = time.perf_counter()
         outcomes = run_case(pipes[(case.family, case.tokenizer)], case, minimal[(case.family, case.tokenizer)])
         row = table[(case.family, case.tokenizer, case.sampler, case.band)]
@@ -207,7 +252,8 @@ def fuzz(runs: int, batch: int = 8, seed: int = 0, pairs=ALL_PAIRS, bands=BUDGET
         if log:
             log(f"{case.family:<6} {case.tokenizer:<9} {case.sampler:<7} {case.band:<10} budget={case.budget:<5} "
                 f"clips={len(outcomes)} {time.perf_counter() - start:.1f}s")
-    return {"table": {k: dict(v) for k, v in table.items()}, "minimal": minimal}, failures
+    return {"table": {k: dict(v) for k, v in table.items()}, "minimal": minimal,
+            "baseline": {k: dict(v) for k, v in baseline.items()}}, failures
 
 
 def format_table(report: dict) -> str:
@@ -223,6 +269,17 @@ def format_table(report: dict) -> str:
                  f"{totals['budget_error']:>11}{totals['failed']:>8}")
     minimal = ", ".join(f"{f}/{k}={n}" for (f, k), n in sorted(report["minimal"].items()))
     lines.append(f"shortest record (tokens incl. end token): {minimal}")
+    if report.get("baseline"):
+        lines += ["", "baseline: xgrammar's processor, plain grammar, tokenizer.decode (same calls, every k-th)",
+                  f"{'tokenizer':<10}{'sampler':<8}{'budget band':<12}{'runs':>6}{'parseable':>10}{'valid':>7}"
+                  f"{'crashed':>9}"]
+        sums: dict[str, int] = defaultdict(int)
+        for (kind, sampler, band), row in sorted(report["baseline"].items()):
+            lines.append(f"{kind:<10}{sampler:<8}{band:<12}{row.get('runs', 0):>6}{row.get('parseable', 0):>10}"
+                         f"{row.get('valid', 0):>7}{row.get('crashed', 0):>9}")
+            for key in ("runs", "parseable", "valid", "crashed"):
+                sums[key] += row.get(key, 0)
+        lines.append(f"{'all':<30}{sums['runs']:>6}{sums['parseable']:>10}{sums['valid']:>7}{sums['crashed']:>9}")
     return "\n".join(lines)
 
 
@@ -234,6 +291,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--verbose", action="store_true", help="one line per pipeline call")
+    parser.add_argument("--baseline-every", type=int, default=None,
+                        help="run the plain-mask baseline on every k-th call (default 3, quick 2; 0: never)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     runs = args.runs or (54 if args.quick else 1080)
@@ -241,9 +300,10 @@ def main() -> None:
         kwargs = {"pairs": QUICK_PAIRS, "bands": BUDGET_BANDS[:3], "batch": 3, "max_s": 3.0}
     else:
         kwargs = {"batch": args.batch}
+    every = args.baseline_every if args.baseline_every is not None else (2 if args.quick else 3)
     start = time.perf_counter()
     report, failures = fuzz(runs, seed=args.seed, log=(lambda m: print(m, file=sys.stderr)) if args.verbose else None,
-                            **kwargs)
+                            baseline_every=every, **kwargs)
     print(format_table(report))
     for failure in failures[:10]:
         print("FAILED", json.dumps(failure, default=str)[:600])
@@ -251,6 +311,12 @@ def main() -> None:
     passed = total - sum(row.get("failed", 0) for row in report["table"].values())
     print(f"{total} runs in {time.perf_counter() - start:.0f} s")
     print(f"RESULT fuzz_pass_rate: {100.0 * passed / max(total, 1):.1f} % (target >= 100)")
+    plain = report.get("baseline") or {}
+    valid_plain = sum(r.get("valid", 0) for r in plain.values())
+    runs_plain = sum(r.get("runs", 0) for r in plain.values())
+    if runs_plain:
+        print(f"baseline valid: {valid_plain}/{runs_plain} ({100.0 * valid_plain / runs_plain:.1f} %) of the plain-mask "
+              "runs (below-minimum budgets included: no record fits them)")
 
 
 if __name__ == "__main__":

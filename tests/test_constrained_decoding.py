@@ -238,7 +238,8 @@ def test_every_field_path_has_a_subset_grammar(tokenizer):
 
 _RECORD = {"transcription": "two words",
            "paralinguistics": _record(age="Elderly", gender="Male", emotion="Surprise", accent="", timbre="deep"),
-           "nonLinguisticEvents": {"description": "a hall", "discreteEvents": [{"label": "knock", "characteristic": ""}],
+           "nonLinguisticEvents": {"description": "a hall",
+                                   "discreteEvents": [{"label": "knock", "characteristic": ""}],
                                    "continuousEvents": [{"label": "hum", "characteristic": "low"}]}}
 
 
@@ -276,11 +277,12 @@ def test_budgeted_processor_closes_the_record_for_every_budget_from_the_minimum(
     spec = uas_grammar_spec(GrammarLimits().for_duration(2.0))
     floor = minimal_budget(spec, table)
     model = _tiny_lm(tokenizer, seed=4)
-    inputs = tokenizer(["a", "bb", "a longer prompt"], return_tensors="pt", padding=True, padding_side="left")
-    for budget in (floor, floor + 1, floor + 7, floor + 40, 300):
+    inputs = tokenizer(["a", "a longer prompt"], return_tensors="pt", padding=True, padding_side="left")
+    for budget in (floor, floor + 5, 150):
         torch.manual_seed(budget)
         with torch.no_grad():
-            out = model.generate(**inputs, max_new_tokens=budget, do_sample=do_sample, temperature=1.5 if do_sample else None,
+            out = model.generate(**inputs, max_new_tokens=budget, do_sample=do_sample,
+                                 temperature=1.5 if do_sample else None,
                                  pad_token_id=tokenizer.pad_token_id, logits_processor=[
                                      grammar_logits_processor(model, tokenizer, spec, max_new_tokens=budget,
                                                               candidates=8 if do_sample else 1)])
@@ -306,7 +308,8 @@ def test_limits_for_a_duration_bound_words_and_events_as_the_validator_does(toke
     grammar = uas_grammar(limits)
 
     def record(text, discrete, continuous):
-        events = {"description": "", "discreteEvents": [{"label": f"d{i}", "characteristic": ""} for i in range(discrete)],
+        events = {"description": "",
+                  "discreteEvents": [{"label": f"d{i}", "characteristic": ""} for i in range(discrete)],
                   "continuousEvents": [{"label": f"c{i}", "characteristic": ""} for i in range(continuous)]}
         return json.dumps({"transcription": text, "paralinguistics": _record(), "nonLinguisticEvents": events})
 
@@ -374,8 +377,8 @@ def test_decoding_is_exactly_the_text_the_grammar_accepted(kind):
     inputs = tok(["x", "y"], return_tensors="pt", padding=True)
     for do_sample in (False, True):
         with torch.no_grad():
-            out = model.generate(**inputs, max_new_tokens=200, do_sample=do_sample, pad_token_id=tok.pad_token_id,
-                                 logits_processor=[grammar_logits_processor(model, tok, spec, max_new_tokens=200)])
+            out = model.generate(**inputs, max_new_tokens=120, do_sample=do_sample, pad_token_id=tok.pad_token_id,
+                                 logits_processor=[grammar_logits_processor(model, tok, spec, max_new_tokens=120)])
         for row in out[:, inputs.input_ids.shape[1]:].tolist():
             text = table.decode(row)
             assert _accepts_compiled(table, spec.ebnf, text), text
@@ -412,7 +415,8 @@ def test_special_tokens_and_gender_contradicting_timbres_are_never_written(token
         out = model.generate(**inputs, max_new_tokens=400, do_sample=True, temperature=1.5,
                              pad_token_id=tokenizer.pad_token_id, logits_processor=[
                                  _Prefer(specials + feminine + male),
-                                 BudgetedGrammarProcessor(table, spec, max_new_tokens=400, guard=TimbreGenderGuard(table))])
+                                 BudgetedGrammarProcessor(table, spec, max_new_tokens=400,
+                                                          guard=TimbreGenderGuard(table))])
     for row in out[:, inputs.input_ids.shape[1]:].tolist():
         assert not set(row[:row.index(tokenizer.eos_token_id)]) & set(specials)
         record = json.loads(table.decode(row))
@@ -421,7 +425,4 @@ def test_special_tokens_and_gender_contradicting_timbres_are_never_written(token
     prefix = b'{"transcription":"hi","paralinguistics":{"age":null,"gender":"Male","emotion":null,"accent":null,' \
              b'"prosody":null,"timbre":"a '
     banned = {table.pieces[i] for i in guard.banned(prefix, torch.ones(table.vocab_size, dtype=torch.bool))}
-    assert {p for p in banned if p.strip().lower() == b"female"} and all(b"fem" in p.lower() or b"sop" in p.lower()
-                                                                       or b"girl" in p.lower() or b"lad" in p.lower()
-                                                                       or b"wom" in p.lower() or b"contr" in p.lower()
-                                                                       or b"mezzo" in p.lower() for p in banned)
+    assert b" female" in banned and b" warm" not in banned and b" male" not in banned

@@ -175,15 +175,12 @@ def test_a_budget_below_the_shortest_record_is_refused_before_generating(pipe):
         pipe(_clips(1)[0], limits=SMALL, max_new_tokens=5)
 
 
-@pytest.mark.parametrize("do_sample", [False, True])
-def test_records_close_within_any_budget_and_pass_the_duration_checks(pipe, do_sample):
-    # Default limits: a random model fills strings to their limits, so only the budget and the clip's duration
-    # bound the record; every result must parse and pass every validator check, the duration ones included.
-    clips = _clips(4, seed=5, min_s=0.5, max_s=2.0)
-    for budget in (64, 90, 400):
-        torch.manual_seed(budget)
-        sampling = {"do_sample": True, "temperature": 1.5} if do_sample else {}
-        for result in pipe(clips, batch_size=4, max_new_tokens=budget, **sampling):
+def test_records_close_within_the_budget_and_pass_the_duration_checks(pipe):
+    # Default limits: a random greedy model fills strings to their limits, so only the budget and the clip's
+    # duration bound the record (tests/test_constrained_fuzz.py covers samplers, tokenizers and budget bands).
+    clips = _clips(3, seed=5, min_s=0.5, max_s=2.0)
+    for budget in (70, 400):
+        for result in pipe(clips, batch_size=3, max_new_tokens=budget):
             assert result["uas"] is not None and result["valid"], (budget, result["text"], result["reasons"])
 
 

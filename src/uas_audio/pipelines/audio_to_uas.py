@@ -336,7 +336,7 @@ class AudioToUASPipeline(ChunkPipeline):
                 guard = TimbreGenderGuard(table) if request.mode in ("holistic", "targeted") else None
                 processors.append(BudgetedGrammarProcessor(
                     table, grammars, max_new_tokens=budget, guard=guard,
-                    candidates=8 if _generation_value(gen, self.model, "do_sample") else 1))
+                    candidates=4 if _generation_value(gen, self.model, "do_sample") else 1))
             elif code_tokens:
                 # Answers are text: a model with audio codes (speech head, discrete input) never writes them here.
                 processors.append(SuppressTokensLogitsProcessor(code_tokens, device=self.device))

@@ -1,6 +1,6 @@
 """Grammar-constrained generation with xgrammar as a transformers ``LogitsProcessor``, within a token budget.
 
-Three things make a constrained output a complete record whatever the weights, tokenizer or sampler:
+Four things make a constrained output a complete, valid record whatever the weights, tokenizer or sampler:
 
 - **The decoder's own view of every token.** :class:`TokenTable` holds the exact bytes each token writes
   (xgrammar's decoding of byte-level BPE and SentencePiece vocabularies; WordPiece continuation tokens without
@@ -13,6 +13,10 @@ Three things make a constrained output a complete record whatever the weights, t
   xgrammar's mask. Near the end it checks the most likely allowed tokens against the budget (the grammar's
   shortest completion of the text so far, segmented into the fewest tokens) and, when none fits, forces the
   next token of the shortest completion, so strings and lists close in time.
+- **Checks a grammar cannot carry, at decode time.** The processor counts words inside strings with a word
+  limit (``Grammar.word_limits``: the transcription and description words the clip's duration allows) and masks
+  tokens that would start one too many; :class:`TimbreGenderGuard` masks tokens that would make the timbre
+  contradict the gender written before it.
 - **A budget floor checked before generation.** :func:`minimal_budget` is the token count of the shortest
   record plus the end token; :func:`check_budget` raises :class:`BudgetTooSmallError` naming it.
 
@@ -273,8 +277,10 @@ class TimbreGenderGuard:
 
         self.table = table
         self.terms = {"Male": FEMININE_TIMBRE_TERMS, "Female": MASCULINE_TIMBRE_TERMS}
-        self.patterns = {gender: re.compile(r"\b(?:" + "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
-                                            + r")\b", re.IGNORECASE) for gender, terms in self.terms.items()}
+        self.patterns = {
+            gender: re.compile(r"\b(?:" + "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)) + r")\b",
+                               re.IGNORECASE)
+            for gender, terms in self.terms.items()}
         self.longest = max(len(t) for terms in self.terms.values() for t in terms)
         self._index: dict[str, tuple[dict[tuple[str, int], list[int]], list[int]]] = {}
 

@@ -280,18 +280,24 @@ class _Seq(_Node):
     def shortest(self, filler):
         return b"".join(item.shortest(filler) for item in self.items)
 
+    def _rests(self, filler: bytes) -> list[bytes]:
+        """The shortest text of the items after each index (cached per filler: the walk needs it every step)."""
+        cache = self.__dict__.setdefault("_rest_cache", {})
+        if filler not in cache:
+            parts = [item.shortest(filler) for item in self.items]
+            cache[filler] = [b"".join(parts[index + 1:]) for index in range(len(parts))]
+        return cache[filler]
+
     def walk(self, data, pos, filler):
         states, cuts = {pos}, []
+        rests = self._rests(filler)
         for index, item in enumerate(self.items):
-            rest = None
             following: set[int] = set()
             for state in states:
                 ends, item_cuts = item.walk(data, state, filler)
                 following |= ends
                 if item_cuts:
-                    if rest is None:
-                        rest = b"".join(i.shortest(filler) for i in self.items[index + 1:])
-                    cuts += [c + rest for c in item_cuts]
+                    cuts += [c + rests[index] for c in item_cuts]
             states = following
             if not states:
                 break
@@ -395,7 +401,10 @@ class _Ref(_Node):
         return self.name
 
     def shortest(self, filler):
-        return self.body.shortest(filler)
+        cache = self.__dict__.setdefault("_shortest_cache", {})
+        if filler not in cache:
+            cache[filler] = self.body.shortest(filler)
+        return cache[filler]
 
     def walk(self, data, pos, filler):
         return self.body.walk(data, pos, filler)
