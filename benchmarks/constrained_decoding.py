@@ -150,7 +150,7 @@ def main() -> None:
     limits = GrammarLimits(transcription=24, accent=8, prosody=8, timbre=8, description=24, label=8,
                            characteristic=8, max_events=1) if args.quick else \
         GrammarLimits(transcription=64, accent=16, prosody=16, timbre=16, description=64, label=16,
-                      characteristic=16, max_events=2, word_chars=12)
+                      characteristic=16, max_events=2)
     repeats = args.repeats or (2 if args.quick else 3)
 
     processor = uas_audio.tiny_processor()
