@@ -375,10 +375,11 @@ def test_decoding_is_exactly_the_text_the_grammar_accepted(kind):
     model = _tiny_lm(tok, seed=2)
     spec = uas_grammar_spec(GrammarLimits().for_duration(1.5))
     inputs = tok(["x", "y"], return_tensors="pt", padding=True)
+    budget = minimal_budget(spec, table) + 30  # a 200-token vocabulary spells the shortest record in ~100 tokens
     for do_sample in (False, True):
         with torch.no_grad():
-            out = model.generate(**inputs, max_new_tokens=120, do_sample=do_sample, pad_token_id=tok.pad_token_id,
-                                 logits_processor=[grammar_logits_processor(model, tok, spec, max_new_tokens=120)])
+            out = model.generate(**inputs, max_new_tokens=budget, do_sample=do_sample, pad_token_id=tok.pad_token_id,
+                                 logits_processor=[grammar_logits_processor(model, tok, spec, max_new_tokens=budget)])
         for row in out[:, inputs.input_ids.shape[1]:].tolist():
             text = table.decode(row)
             assert _accepts_compiled(table, spec.ebnf, text), text

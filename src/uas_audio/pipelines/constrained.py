@@ -134,9 +134,11 @@ class TokenTable:
         self.info = xgr.TokenizerInfo(pieces, xgr.VocabType.RAW, vocab_size=len(pieces), stop_token_ids=self.stop_ids)
         self.compiler = xgr.GrammarCompiler(self.info)
         self._by_bytes: dict[bytes, int] = {}
+        self.ids_by_bytes: dict[bytes, list[int]] = defaultdict(list)  # every id, duplicates included
         for index, piece in enumerate(pieces):
-            if piece and len(piece) <= _MAX_PIECE and piece not in self._by_bytes:
-                self._by_bytes[piece] = index
+            if piece and len(piece) <= _MAX_PIECE:
+                self.ids_by_bytes[piece].append(index)
+                self._by_bytes.setdefault(piece, index)
         self.filler = next((f for f in _FILLERS if f in self._by_bytes), None)
         if self.filler is None:
             raise ValueError("constrained decoding: the tokenizer has no single-token letter or digit to fill "
@@ -467,21 +469,34 @@ class BudgetedGrammarProcessor(LogitsProcessor):
                 self.table.words_after_word
             scores[row, starts.to(scores.device) > left] = float("-inf")
 
-    def _need(self, row: int, text: bytes) -> tuple[int, int] | None:
-        """Tokens the shortest completion of ``text`` takes (end token included) and its first token."""
+    def _need(self, row: int, text: bytes, allowed: torch.Tensor | None = None) -> tuple[int, int] | None:
+        """Tokens the shortest completion of ``text`` takes (end token included) and its first token; with
+        ``allowed`` (a boolean mask of this step's logits), the first token is one the mask allows. (xgrammar
+        0.2.9's mask can leave out a token that its matcher accepts, e.g. ``otion`` after ``"em`` with a small
+        WordPiece vocabulary, so the forced token is chosen among the allowed ones.)"""
         grammar = self.grammars[self.rows[row]]
         best = None
-        for completion in set(grammar.completions(text, self.table.filler)):
+        completions = sorted(set(grammar.completions(text, self.table.filler)))  # sorted: the same choice every run
+        for completion in completions:
             if not completion:
                 return 1, self.table.stop_ids[0]
-            tokens = self.table.segment(completion)
-            if tokens is not None and (best is None or len(tokens) + 1 < best[0]):
-                best = (len(tokens) + 1, tokens[0])
+            if allowed is None:
+                tokens = self.table.segment(completion)
+                if tokens is not None and (best is None or len(tokens) + 1 < best[0]):
+                    best = (len(tokens) + 1, tokens[0])
+                continue
+            for length in range(1, min(len(completion), _MAX_PIECE) + 1):
+                first = next((i for i in self.table.ids_by_bytes.get(completion[:length], ()) if allowed[i]), None)
+                if first is None:
+                    continue
+                rest = self.table.segment(completion[length:]) if length < len(completion) else []
+                if rest is not None and (best is None or len(rest) + 2 < best[0]):
+                    best = (len(rest) + 2, first)
         return best
 
     def _fit_budget(self, row: int, scores: torch.Tensor, remaining: int) -> None:
         text = bytes(self.texts[row])
-        now = self._need(row, text)
+        now = self._need(row, text, torch.isfinite(scores[row]))
         if now is None:
             raise RuntimeError(f"row {row}: the text so far is no prefix of the grammar: {text[-80:]!r}")
         need, forced = now
@@ -505,7 +520,10 @@ class BudgetedGrammarProcessor(LogitsProcessor):
         mask = torch.full_like(row_scores, float("-inf"))
         mask[keep] = row_scores[keep]
         if not torch.isfinite(mask[keep]).all():  # the forced token must never be masked out by the grammar
-            raise RuntimeError(f"row {row}: the shortest completion's token {forced} is outside the grammar")
+            raise RuntimeError(f"row {row}: the shortest completion's token {forced} is outside the grammar "
+                               f"{self.table.pieces[forced]!r} after {text[-60:]!r} remaining {remaining} "
+                               f"mask bit {int(self.bitmask[row, forced // 32]) >> (forced % 32) & 1} "
+                               f"score {float(row_scores[forced])} shape {tuple(scores.shape)}")
         scores[row] = mask
 
 
