@@ -13,7 +13,8 @@ def test_quick_benchmark_prints_a_table_and_result_lines():
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     out = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--device", "cpu"], capture_output=True,
                          text=True, check=True, timeout=300, env=env).stdout
-    assert re.search(r"^tiny\s+[\d.]+\s+\d+\s+[\d.]+\s+[\d.]+\s+-?[\d.]+$", out, re.MULTILINE), out
+    for setting in ("roomy", "tight"):
+        assert re.search(rf"^tiny\s+{setting} \d+\s+[\d.]+\s+\d+\s+[\d.]+\s+[\d.]+\s+-?[\d.]+$", out, re.MULTILINE), out
     assert "grammar compile: first" in out
     results = dict(re.findall(r"^RESULT (\w+): (-?[\d.]+) (?:%|ms) \(target <= [\d.]+\)$", out, re.MULTILINE))
     assert set(results) == {"constraint_overhead", "cached_compile_ms"}

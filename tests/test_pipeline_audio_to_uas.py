@@ -12,6 +12,7 @@ from transformers.pipelines.pt_utils import KeyDataset
 import uas_audio
 from uas_audio.audio import AudioDecodeError, encode_wav
 from uas_audio.pipelines.audio_to_uas import AudioToUASPipeline
+from uas_audio.pipelines.constrained import BudgetTooSmallError
 from uas_audio.pipelines.grammar import GrammarLimits
 from uas_audio.pipelines.merge import drop_repeated_labels, merge_records
 from uas_audio.schema import ONTOLOGY, UAS
@@ -169,9 +170,18 @@ def test_unconstrained_output_is_returned_with_its_validation(pipe):
     assert result["reasons"][0]["code"] == ONTOLOGY
 
 
-def test_a_cut_short_constrained_output_is_reported_invalid(pipe):
-    result = pipe(_clips(1)[0], limits=SMALL, max_new_tokens=5)
-    assert result["uas"] is None and not result["valid"]
+def test_a_budget_below_the_shortest_record_is_refused_before_generating(pipe):
+    with pytest.raises(BudgetTooSmallError, match=r"max_new_tokens=5 .* pass max_new_tokens >= \d+"):
+        pipe(_clips(1)[0], limits=SMALL, max_new_tokens=5)
+
+
+def test_records_close_within_the_budget_and_pass_the_duration_checks(pipe):
+    # Default limits: a random greedy model fills strings to their limits, so only the budget and the clip's
+    # duration bound the record (tests/test_constrained_fuzz.py covers samplers, tokenizers and budget bands).
+    clips = _clips(3, seed=5, min_s=0.5, max_s=2.0)
+    for budget in (70, 400):
+        for result in pipe(clips, batch_size=3, max_new_tokens=budget):
+            assert result["uas"] is not None and result["valid"], (budget, result["text"], result["reasons"])
 
 
 def test_transcribe_and_free_question_modes_return_text(pipe):

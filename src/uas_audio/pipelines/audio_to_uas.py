@@ -3,7 +3,10 @@
 Modes, chosen per call:
 
 - holistic (default): the holistic prompt, decoding constrained by the full UAS grammar (``grammar.py``), so the
-  output is UAS JSON by construction whatever the weights. Output per clip:
+  output is UAS JSON by construction whatever the weights, tokenizer or sampler. The grammar's limits follow
+  each window's duration (``GrammarLimits.for_duration``), so the record also passes the validator's duration
+  checks, and the decoder closes the record before ``max_new_tokens`` runs out (``constrained.py``); a budget
+  below the shortest record raises ``BudgetTooSmallError`` before generating. Output per clip:
   ``{"uas": dict | None, "text": raw, "valid": bool, "reasons": [{"code", "field", "message"}], "windows": [...]}``
   with ``valid``/``reasons`` from ``uas_audio.schema.validate`` (duration checks use the clip's duration).
   ``constrained=False`` decodes freely and returns what the model wrote and its validation.
@@ -55,7 +58,15 @@ from uas_audio.schema import (
 )
 from uas_audio.schema.prompts import OPTION_LETTERS
 
-from .grammar import GrammarLimits, choice_grammar, expand_fields, max_output_bytes, subset_grammar, uas_grammar
+from .grammar import (
+    Grammar,
+    GrammarLimits,
+    choice_grammar_spec,
+    expand_fields,
+    max_output_bytes,
+    subset_grammar_spec,
+    uas_grammar_spec,
+)
 from .merge import OVERLAP_S, WINDOW_S, drop_repeated_labels, join_transcriptions, merge_records, plan_windows
 
 TASK = "audio-to-uas"
@@ -73,9 +84,10 @@ class _Request:
 
     mode: str  # "holistic" | "targeted" | "question" | "choice" | "transcribe"
     prompt: str
-    grammar: str | None
+    grammar: Grammar | None  # the grammar of a window without a known duration (choice mode: the only one)
     default_max_new_tokens: int
     fields: tuple[str, ...] = ()
+    limits: GrammarLimits | None = None
     choices: tuple[str, ...] = ()
     constrained: bool = True
     window_s: float = WINDOW_S
@@ -100,18 +112,29 @@ def _resolve_request(fields=None, question=None, choices=None, task=None, constr
     if question and choices is not None:
         options = tuple(str(c) for c in choices)
         prompt = mcq_prompt(question, options)  # validates the number of options
-        grammar = choice_grammar(len(options)) if constrained else None
+        grammar = choice_grammar_spec(len(options)) if constrained else None
         budget = 2 if constrained else _FREE_CHOICE_TOKENS
         return _Request("choice", prompt, grammar, budget, choices=options, **common)
     if question:
         return _Request("question", str(question), None, _QUESTION_TOKENS, **common)
     if fields:
         paths = tuple(expand_fields(fields))
-        grammar = subset_grammar(paths, limits) if constrained else None
+        grammar = subset_grammar_spec(paths, limits) if constrained else None
         return _Request("targeted", HOLISTIC_PROMPT, grammar, max_output_bytes(paths, limits) + 1, fields=paths,
-                        **common)
-    grammar = uas_grammar(limits) if constrained else None
-    return _Request("holistic", HOLISTIC_PROMPT, grammar, max_output_bytes(None, limits) + 1, **common)
+                        limits=limits, **common)
+    grammar = uas_grammar_spec(limits) if constrained else None
+    return _Request("holistic", HOLISTIC_PROMPT, grammar, max_output_bytes(None, limits) + 1, limits=limits,
+                    **common)
+
+
+def _window_grammar(request: _Request, window: dict) -> tuple[Grammar | None, int]:
+    """The grammar of one window (its limits scaled to the window's share of the clip) and its default budget."""
+    if request.grammar is None or request.limits is None or "share" not in window:
+        return request.grammar, request.default_max_new_tokens
+    limits = request.limits.for_duration(window["effective_s"], window["share"])
+    fields = request.fields or None
+    spec = subset_grammar_spec(fields, limits) if fields else uas_grammar_spec(limits)
+    return spec, max_output_bytes(fields, limits) + 1
 
 
 def _source_name(source: Any) -> str:
@@ -204,12 +227,16 @@ class AudioToUASPipeline(ChunkPipeline):
         windows = plan_windows(len(audio), SAMPLING_RATE, request.window_s, request.overlap_s)
         meta["duration_s"] = len(audio) / SAMPLING_RATE
         for index, (start, end) in enumerate(windows):
+            # The part of the clip this window alone covers (up to the next window's start): the windows' parts
+            # add up to the clip, so per-window limits scaled by them keep the merged record within the clip's.
+            own = (windows[index + 1][0] if index + 1 < len(windows) else end) - start
             conversation = [{"role": "user", "content": [{"type": "audio", "audio": audio[start:end]},
                                                          {"type": "text", "text": request.prompt}]}]
             model_inputs = self.processor.apply_chat_template(
                 conversation, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt")
             window = {"start_s": start / SAMPLING_RATE, "end_s": end / SAMPLING_RATE}
-            yield {"model_inputs": dict(model_inputs), "meta": {**meta, "window": window},
+            scale = {"effective_s": own / SAMPLING_RATE, "share": own / len(audio)}
+            yield {"model_inputs": dict(model_inputs), "meta": {**meta, "window": window, "scale": scale},
                    "is_last": index == len(windows) - 1}
 
     # ---------------------------------------------------------------------------------------------- batching
@@ -275,27 +302,51 @@ class AudioToUASPipeline(ChunkPipeline):
         texts: dict[int, str] = {}
         if rows:
             inputs = self._collate([batch[i]["model_inputs"] for i in rows])
+            specs = [_window_grammar(request, {**batch[i]["meta"]["window"], **batch[i]["meta"].get("scale", {})})
+                     for i in rows]
             user = dict(generate_kwargs or {})
             set_by_user = {**self._generate_kwargs, **user}
             overrides: dict[str, Any] = {}
             if "max_new_tokens" not in set_by_user and "max_length" not in set_by_user:
-                overrides["max_new_tokens"] = request.default_max_new_tokens
+                overrides["max_new_tokens"] = max(budget for _, budget in specs)
             gen = self._prepare_generate_kwargs(user, **overrides)
             processors = list(gen.pop("logits_processor", None) or [])
             code_tokens = _audio_code_ids(self.model)
-            if code_tokens:
-                # Answers are text: a model with audio codes (speech head, discrete input) never writes them here.
-                processors.append(SuppressTokensLogitsProcessor(code_tokens, device=self.device))
+            table = None
             if request.grammar is not None:
                 # Imported here: xgrammar takes seconds to import and only constrained calls need it.
-                from .constrained import check_generate_kwargs, grammar_logits_processor
+                from .constrained import (
+                    BudgetedGrammarProcessor,
+                    TimbreGenderGuard,
+                    check_budget,
+                    check_generate_kwargs,
+                    model_vocab_size,
+                    stop_token_ids,
+                    token_table,
+                )
 
                 check_generate_kwargs(gen)
-                processors.append(grammar_logits_processor(self.model, self.tokenizer, request.grammar))
+                table = token_table(self.tokenizer, model_vocab_size(self.model), stop_token_ids(self.model,
+                                                                                                 self.tokenizer))
+                budget = _new_token_budget(gen, self.model, inputs["input_ids"].shape[1])
+                grammars = [spec for spec, _ in specs]
+                for grammar in grammars:
+                    check_budget(grammar, table, budget)
+                # Every special and added token (audio codes included) is outside the grammar's vocabulary.
+                guard = TimbreGenderGuard(table) if request.mode in ("holistic", "targeted") else None
+                processors.append(BudgetedGrammarProcessor(
+                    table, grammars, max_new_tokens=budget, guard=guard,
+                    candidates=4 if _generation_value(gen, self.model, "do_sample") else 1))
+            elif code_tokens:
+                # Answers are text: a model with audio codes (speech head, discrete input) never writes them here.
+                processors.append(SuppressTokensLogitsProcessor(code_tokens, device=self.device))
             sequences = self.model.generate(**inputs, **gen, logits_processor=processors)
             new_tokens = sequences[:, inputs["input_ids"].shape[1]:]
             for row, tokens in zip(rows, new_tokens):
-                texts[row] = self.tokenizer.decode(tokens, skip_special_tokens=True)
+                # A constrained output is decoded from the grammar's own view of the tokens: the exact text it
+                # accepted (tokenizer.decode would add WordPiece spaces or clean up spacing).
+                texts[row] = table.decode(tokens.tolist()) if table is not None else \
+                    self.tokenizer.decode(tokens, skip_special_tokens=True)
         return [{"meta": item["meta"], "text": texts.get(i), "is_last": item["is_last"]}
                 for i, item in enumerate(batch)]
 
@@ -350,6 +401,29 @@ class AudioToUASPipeline(ChunkPipeline):
         from .export import save_pipeline
 
         save_pipeline(self, save_directory, **kwargs)
+
+
+def _generation_value(gen: dict, model, name: str) -> Any:
+    """A generation parameter as ``generate`` will see it: passed, in the passed config, or the model's default."""
+    if gen.get(name) is not None:
+        return gen[name]
+    for config in (gen.get("generation_config"), getattr(model, "generation_config", None)):
+        if getattr(config, name, None) is not None:
+            return getattr(config, name)
+    return None
+
+
+def _new_token_budget(gen: dict, model, prompt_length: int) -> int:
+    """The new tokens ``generate`` will allow: ``max_new_tokens``, or ``max_length`` less the prompt."""
+    if "max_length" in gen and "max_new_tokens" not in gen:
+        return int(gen["max_length"]) - prompt_length
+    max_new = _generation_value(gen, model, "max_new_tokens")
+    if max_new is not None:
+        return int(max_new)
+    max_length = _generation_value(gen, model, "max_length")
+    if max_length is None:
+        raise ValueError("audio-to-uas: constrained decoding needs max_new_tokens or max_length")
+    return int(max_length) - prompt_length
 
 
 def _audio_code_ids(model) -> list[int]:
