@@ -8,7 +8,6 @@ uncached greedy decoding and each attention implementation keep the same numbers
 
 import pytest
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
     AutoModelForCausalLM,
     CohereConfig,
@@ -19,7 +18,6 @@ from transformers import (
     LlamaConfig,
     MixtralConfig,
     Phi3Config,
-    PreTrainedTokenizerFast,
     Qwen2Config,
     Qwen3Config,
     Qwen3MoeConfig,
@@ -27,6 +25,7 @@ from transformers import (
     WhisperForConditionalGeneration,
 )
 
+from test_modeling_from_components import _plain_tokenizer
 from uas_audio.modeling import UASAudioForConditionalGeneration
 
 SIZE = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
@@ -49,17 +48,6 @@ FAMILIES = {
 }
 
 TEXT = torch.tensor([[5, 17, 42, 99, 3, 64, 7, 150]])
-
-
-def _tokenizer() -> PreTrainedTokenizerFast:
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    tokenizer.train_from_iterator(["Transcribe the following audio content into text."] * 20, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|endoftext|>")
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +76,7 @@ def family(request, tmp_path_factory, whisper_dir):
     """(name, source LM in eval mode, composite in eval mode, size of the LM's own vocabulary)."""
     name = request.param
     config_class, kwargs = FAMILIES[name]
-    tokenizer = _tokenizer()
+    tokenizer = _plain_tokenizer()
     config = config_class(
         vocab_size=len(tokenizer), eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id,
         bos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False, **kwargs

@@ -416,15 +416,7 @@ class BudgetedGrammarProcessor(LogitsProcessor):
                     raise RuntimeError(f"row {row}: token {token} was generated outside the grammar")
                 self.texts[row] += self.table.pieces[token]
         remaining = self.max_new_tokens - (input_ids.shape[1] - self.prompt_length)
-        for row, matcher in enumerate(self.matchers):
-            if not matcher.is_terminated():
-                matcher.fill_next_token_bitmask(self.bitmask, row)
-        if scores.dtype not in (torch.float32, torch.float16, torch.bfloat16):
-            scores = scores.float()
-        device = scores.device
-        if device.type != "cuda":
-            scores = scores.to("cpu")
-        xgr.apply_token_bitmask_inplace(scores, self.bitmask.to(scores.device))
+        scores, device = _apply_grammar_masks(self.matchers, self.bitmask, scores)
         for row, matcher in enumerate(self.matchers):
             if not matcher.is_terminated() and self.grammars[self.rows[row]].word_limits:
                 self._limit_words(row, scores)
@@ -565,16 +557,23 @@ class GrammarLogitsProcessor(LogitsProcessor):
             for row, matcher in enumerate(self.matchers):
                 if not matcher.is_terminated() and not matcher.accept_token(int(input_ids[row, -1])):
                     raise RuntimeError(f"row {row}: token {int(input_ids[row, -1])} was generated outside the grammar")
-        for row, matcher in enumerate(self.matchers):
-            if not matcher.is_terminated():
-                matcher.fill_next_token_bitmask(self.bitmask, row)
-        if scores.dtype not in (torch.float32, torch.float16, torch.bfloat16):
-            scores = scores.float()
-        device = scores.device
-        if device.type != "cuda":
-            scores = scores.to("cpu")
-        xgr.apply_token_bitmask_inplace(scores, self.bitmask.to(scores.device))
+        scores, device = _apply_grammar_masks(self.matchers, self.bitmask, scores)
         return scores.to(device)
+
+
+def _apply_grammar_masks(matchers, bitmask, scores: torch.Tensor) -> tuple[torch.Tensor, torch.device]:
+    """Mask ``scores`` (B, V) in place to what each running matcher allows; returns them (float, on the CPU unless
+    on CUDA, where xgrammar applies masks) and the device they came from."""
+    for row, matcher in enumerate(matchers):
+        if not matcher.is_terminated():
+            matcher.fill_next_token_bitmask(bitmask, row)
+    if scores.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+        scores = scores.float()
+    device = scores.device
+    if device.type != "cuda":
+        scores = scores.to("cpu")
+    xgr.apply_token_bitmask_inplace(scores, bitmask.to(scores.device))
+    return scores, device
 
 
 def check_generate_kwargs(generate_kwargs: dict) -> None:
