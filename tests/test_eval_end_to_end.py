@@ -65,7 +65,7 @@ def test_mcq_eval_resumes_without_duplicates_and_matches_a_fresh_run(corpus, mod
 def test_uas_bench_scores_every_field_of_holistic_output(corpus, model_dir, tmp_path):
     root, _ = corpus
     assert main(["eval", "--model", str(model_dir), "--bench", "uas", "--data", str(root / "dataset"),
-                 "--out", str(tmp_path), "--limit", "2", "--max-new-tokens", "16"]) == 0
+                 "--out", str(tmp_path), "--limit", "2", "--max-new-tokens", "72"]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert len(lines(tmp_path / "uas_holistic.jsonl")) == 2
     assert set(report["fields"]) == set(uas_audio.schema.FIELD_PATHS)
@@ -77,11 +77,19 @@ def test_asr_bench_compares_targeted_and_holistic(corpus, model_dir, tmp_path):
     root, ds = corpus
     speech = [row for row in ds if row["transcript"]]
     assert main(["eval", "--model", str(model_dir), "--bench", "asr", "--data", str(root / "dataset"),
-                 "--out", str(tmp_path), "--max-new-tokens", "16"]) == 0
+                 "--out", str(tmp_path), "--max-new-tokens", "72"]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["items"] == len(speech)  # clips without speech have no ASR reference
     assert report["metric"] == "wer" and report["targeted"] >= 0 and report["holistic"] >= 0
     assert len(lines(tmp_path / "asr_targeted.jsonl")) == len(lines(tmp_path / "asr_holistic.jsonl")) == len(speech)
+
+
+def test_a_holistic_budget_below_the_shortest_record_is_refused_before_generation(corpus, model_dir, tmp_path,
+                                                                                 capsys):
+    root, _ = corpus
+    assert main(["eval", "--model", str(model_dir), "--bench", "uas", "--data", str(root / "dataset"),
+                 "--out", str(tmp_path), "--limit", "2", "--max-new-tokens", "16"]) == 2
+    assert "max_new_tokens=16 cannot hold a complete constrained output" in capsys.readouterr().err
 
 
 def test_mmsu_eval_draws_perception_vs_reasoning(corpus, model_dir, tmp_path):
