@@ -25,10 +25,13 @@ neither format was taught. Both readouts are printed. Each model is also scored 
 swapped for another's: accuracy that survives the swap comes from the questions and options (label priors);
 "from audio" is the difference, the part of the accuracy that listening earns.
 
-Training at controlled scale, with no pretrained parts: one stage-3 run per mixture from a seeded random tiny
-model, the audio encoder trained too and the audio path's updates ten times the language model's
-(``uas_audio.trainers.run_stages.AudioPathCallback``). With the recipe's frozen random encoder and one learning
-rate, the tiny model answered every question from the options' prior alone whatever the mixture.
+Training at controlled scale, as the paper starts: one stage-3 run per mixture from the embedded default
+(``tiny_model(pretrained=True)``: the pretrained base encoder, frozen as the recipe keeps it, and the pretrained base
+language model; only the projector is random, seeded per seed), the projector's updates ten times the language
+model's (``uas_audio.trainers.run_stages.AudioPathCallback``). ``--random-init`` and ``--train-encoder`` give the
+earlier setting (random everything, encoder trained), where the model answered from the options' prior alone.
+Majority-label baseline (the most frequent training value among each item's options) and random choice are printed
+beside every mixture; n per column is the number of held-out items per seed.
 
     python benchmarks/perception_ablation.py            # 3 seeds, 160 clips, 300 steps x 8 rows per mixture,
                                                         # two mixtures at a time (--jobs 2, one thread each)
@@ -64,7 +67,7 @@ VARIANTS: dict[str, dict[str, float]] = {
 }
 PEER = "asr"
 #: The audio path's updates relative to the language model's (uas_audio.trainers.run_stages.AudioPathCallback).
-AUDIO_LR_FACTOR = 1.0
+AUDIO_LR_FACTOR = 10.0
 
 
 def _corpus(work: Path, num_clips: int, seed: int):

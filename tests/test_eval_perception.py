@@ -150,3 +150,21 @@ def test_split_is_disjoint_deterministic_and_seeded():
 def test_split_refuses_bad_input(ids, fraction, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         split_clip_ids(ids, fraction, seed=0)
+
+
+def test_majority_baseline_picks_the_most_frequent_training_value_among_the_options():
+    from uas_audio.evaluation.perception import majority_accuracy
+
+    def item(i, choices, answer, path, field):
+        return EvalItem(id=str(i), bench="b", question="q", choices=choices, answer=answer,
+                        categories={"group": "perception", "field": field, "kind": "mc", "path": path})
+
+    records = [{"paralinguistics": {"age": "Adult"}, "nonLinguisticEvents": {"discreteEvents": [{"label": "dog bark"}]}}
+               for _ in range(3)] + [{"paralinguistics": {"age": "Child"}, "nonLinguisticEvents": {"discreteEvents": []}}]
+    items = [item(0, ["Child", "Adult", "Elderly"], "Adult", "paralinguistics.age", "age"),      # prior right
+             item(1, ["Child", "Adult", "Elderly"], "Child", "paralinguistics.age", "age"),      # prior wrong
+             item(2, ["Dog bark", "siren"], "siren", "nonLinguisticEvents.discreteEvents", "events"),  # prior wrong
+             item(3, ["siren", "horn"], "horn", "nonLinguisticEvents.discreteEvents", "events")]  # unseen: a tie
+    base = majority_accuracy(items, records)
+    assert base["by_field"] == {"age": 0.5, "events": pytest.approx(0.25)}
+    assert base["perception"] == pytest.approx((1 + 0 + 0 + 0.5) / 4) and base["counts"]["perception"] == 4

@@ -53,11 +53,13 @@ class QuickstartSettings:
     speech_code_levels: tuple[int, ...] = (8, 5)
     demo_clips: int = 3
     demo_max_chars: int = 48
+    parallel: bool = True
 
     @classmethod
     def for_mode(cls, fast: bool, seed: int = 0) -> "QuickstartSettings":
         if fast:
             return cls(num_clips=24, seed=seed, batch_size=4, stage2_steps=2, stage3_steps=4, stage4_steps=0,
+                       parallel=False,
                        speech_tokenizer_steps=2, demo_clips=1, demo_max_chars=8)
         return cls(seed=seed)
 
@@ -280,7 +282,7 @@ def _train_kwargs(run: _Run) -> dict:
     s = run.settings
     return {"seed": s.seed, "batch_size": s.batch_size, "learning_rate": s.learning_rate,
             "train_encoder": s.train_encoder, "audio_lr_factor": s.audio_lr_factor,
-            "model": _initial_model(run), "stage_overrides": {2: {"logging_steps": 1}}}
+            "model": _initial_model(run), "stage_overrides": {2: {"logging_steps": 1}}, "progress": not _QUIET}
 
 
 def _train_uas(run: _Run) -> dict:
@@ -299,6 +301,46 @@ def _train_uas(run: _Run) -> dict:
     stage2 = json.loads((run.out / "models" / "uas-audio" / "stage2" / "done.json").read_text())["losses"]
     return {"model": str(final), "mixture": {"stage2": {"uas": 1.0}, "stage3": ratios},
             "stage3_rows": {task: len(rows) for task, rows in tasks.items()}, "stage2_losses": stage2}
+
+
+_QUIET = False  # True in the second process of the parallel training: no progress bars interleaved with the first's
+_CONTROL_INPUTS = ("synthesize", "annotate", "split", "qa", "speech_tokenizer")
+
+
+def _control_process(out: str, settings: dict, results: dict) -> None:
+    """The ASR-only control's training step, in a process of its own (one torch thread)."""
+    import torch
+
+    global _QUIET
+    _QUIET = True
+    torch.set_num_threads(1)
+    run = _Run(Path(out), QuickstartSettings(**settings))
+    run.results.update(results)
+    run.step("train_control", _train_control)
+
+
+def _train_models(run: _Run) -> None:
+    """The UAS model here and, with ``parallel``, the ASR-only control at the same time in a second process: each
+    training runs on one thread, so the two use both cores of a 2-core machine. A resumed run, or one with a
+    finished step, trains what is left one after the other."""
+    import dataclasses
+
+    marker = lambda name: (run.state_dir / f"{name}.json").exists()  # noqa: E731
+    if run.settings.parallel and not marker("train_uas") and not marker("train_control"):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        _initial_model(run)  # written once, before both trainings read it
+        print("[train_control] ... (in a second process, beside train_uas)")
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            control = pool.submit(_control_process, str(run.out), dataclasses.asdict(run.settings),
+                                  {k: run.results[k] for k in _CONTROL_INPUTS})
+            run.step("train_uas", _train_uas)
+            control.result()
+        run.results["train_control"] = json.loads((run.state_dir / "train_control.json").read_text())
+        print(f"[train_control] finished in {run.results['train_control']['seconds']:.1f} s")
+    run.step("train_uas", _train_uas)
+    run.step("train_control", _train_control)
 
 
 def _train_control(run: _Run) -> dict:
@@ -660,9 +702,9 @@ def _run_steps(out: Path, settings: QuickstartSettings) -> int:
     run = _Run(out, settings)
     for name, fn in (("synthesize", _synthesize), ("validate", _validate), ("composition", _composition),
                      ("annotate", _annotate), ("split", _split), ("qa", _qa),
-                     ("speech_tokenizer", _speech_tokenizer), ("train_uas", _train_uas),
-                     ("train_control", _train_control)):
+                     ("speech_tokenizer", _speech_tokenizer)):
         run.step(name, fn)
+    _train_models(run)
     if settings.stage4_steps > 0:
         run.step("train_grpo", _train_grpo)
     for name, fn in (("evaluate", _evaluate), ("demo", _demo), ("cards", _cards)):

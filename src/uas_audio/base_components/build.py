@@ -21,7 +21,13 @@ so no evaluation clip is among them; their labels are never read). Each step tak
 - *clip contrast*: every group of ``stack_factor`` output frames (one audio token after the projector) must pick
   out the other crop of its own clip among the batch's crops (InfoNCE, temperature ``temperature``), the
   COLA / BYOL-A idea: what two stretches of one recording share — the voice, the recording, the background — is
-  what the features keep, in every token.
+  what the features keep, in every token;
+- *prosody* (``--prosody-weight``, off for the shipped file): from each frame, YIN's log-F0 (voiced frames), voicing and aperiodicity, and from each audio token
+  its crop's mean voiced log-F0 and voiced fraction: measurements of the signal by the package's own DSP
+  (``uas_audio.annotate.experts.pitch.yin_track``), the "prosody worker" of PASE (Pascual et al. 2019), so the
+  tokens carry the voice's pitch level and voicing that the paralinguistic fields are heard from. Measured once
+  (docs/training.md): the probe's gender rose, but a tiny model trained on the quickstart's gender questions alone
+  listened worse from it (38 % against 71 % held out, 42 items), so the shipped encoder leaves it out.
 
 No perception label enters either pretraining. ``base.json`` records the data, objectives, steps, seeds, losses
 and, as a measurement only (never a training signal), how well a logistic probe on the pooled encoder output
@@ -60,6 +66,7 @@ class BuildConfig:
     mask_span: int = 10
     mask_fraction: float = 0.3
     temperature: float = 0.1
+    prosody_weight: float = 0.0  # 0: the shipped encoder (reconstruction + contrast); > 0 adds the prosody targets
     encoder_learning_rate: float = 2e-3
     stack_factor: int = 4
     probe_corpus_seed: int = 2000
@@ -181,23 +188,46 @@ def _cosine(optimizer, steps: int, warmup: int | None = None):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def _mels(ds):
-    """Log-mel features of each clip, (num_mel_bins, T) tensors, with the package's feature extractor."""
+def _mels(ds, prosody: bool = False):
+    """Log-mel features of each clip, (num_mel_bins, T) tensors, with the package's feature extractor; with
+    ``prosody``, also (3, T) signal measurements per mel frame (see :func:`_prosody_track`)."""
     from ..audio import load_audio
     from ..processing import load_default_processor
 
     extractor = load_default_processor().feature_extractor
-    mels = []
+    mels, tracks = [], []
     for row in ds.select_columns(["audio"]):
         wave = load_audio(row["audio"])
         out = extractor([wave], sampling_rate=16_000, return_tensors="pt")
         n = int(out["input_features_mask"][0].sum())
         mels.append(out["input_features"][0, :, :n])
-    return mels
+        if prosody:
+            tracks.append(_prosody_track(wave, n))
+    return (mels, tracks) if prosody else mels
 
 
-def _crops(mels, indices, length: int, rng: random.Random):
-    """Two random crops (at most ``length`` frames) of each clip: features (2B, M, L) and lengths (2B,)."""
+def _prosody_track(wave, frames: int):
+    """(3, frames): normalised log-F0 (0 where unvoiced), voicing (0/1) and aperiodicity per 10 ms frame, from the
+    package's YIN (``uas_audio.annotate.experts.pitch.yin_track``): measurements of the signal, not labels (the
+    "prosody worker" targets of PASE, Pascual et al. 2019)."""
+    import numpy as np
+    import torch
+
+    from ..annotate.experts.pitch import yin_track
+
+    f0, aperiodicity = yin_track(np.asarray(wave, dtype=np.float32), 16_000)
+    track = np.zeros((3, frames), dtype=np.float32)
+    m = min(frames, len(f0))
+    voiced = np.isfinite(f0[:m])
+    track[0, :m] = np.where(voiced, (np.log(np.where(voiced, f0[:m], 1.0)) - np.log(160.0)) / 0.5, 0.0)
+    track[1, :m] = voiced
+    track[2, :m] = np.clip(np.nan_to_num(aperiodicity[:m], nan=1.0), 0.0, 1.0)
+    return torch.from_numpy(track)
+
+
+def _crops(mels, tracks, indices, length: int, rng: random.Random):
+    """Two random crops (at most ``length`` frames) of each clip: features (2B, M, L), prosody tracks (2B, 3, L)
+    and lengths (2B,)."""
     import torch
 
     views = []
@@ -206,12 +236,14 @@ def _crops(mels, indices, length: int, rng: random.Random):
             mel = mels[i]
             n = min(length, mel.shape[1])
             start = rng.randrange(mel.shape[1] - n + 1)
-            views.append(mel[:, start: start + n])
-    longest = max(v.shape[1] for v in views)
-    feats = torch.zeros(len(views), views[0].shape[0], longest)
-    for k, v in enumerate(views):
+            views.append((mel[:, start: start + n], tracks[i][:, start: start + n]))
+    longest = max(v.shape[1] for v, _ in views)
+    feats = torch.zeros(len(views), views[0][0].shape[0], longest)
+    prosody = torch.zeros(len(views), 3, longest)
+    for k, (v, t) in enumerate(views):
         feats[k, :, : v.shape[1]] = v
-    return feats, torch.tensor([v.shape[1] for v in views])
+        prosody[k, :, : t.shape[1]] = t
+    return feats, prosody, torch.tensor([v.shape[1] for v, _ in views])
 
 
 class _EncoderPretrainer:
@@ -231,12 +263,15 @@ class _EncoderPretrainer:
         self.mels_per_frame = 2  # the encoder's second convolution halves the frame rate
         self.reconstruct = nn.Linear(dim, self.mels_per_frame * audio_config.num_mel_bins)
         self.project = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim))
+        self.prosody = nn.Linear(dim, self.mels_per_frame * 3)  # per mel frame: log-F0, voicing, aperiodicity
+        self.voice = nn.Linear(dim, 2)  # per audio token: the crop's mean voiced log-F0 and voiced fraction
         self.config = config
 
     def parameters(self):
-        return [*self.encoder.parameters(), *self.reconstruct.parameters(), *self.project.parameters()]
+        return [*self.encoder.parameters(), *self.reconstruct.parameters(), *self.project.parameters(),
+                *self.prosody.parameters(), *self.voice.parameters()]
 
-    def loss(self, feats, lengths, rng: random.Random):
+    def loss(self, feats, prosody, lengths, rng: random.Random):
         import torch
         import torch.nn.functional as F
 
@@ -262,6 +297,15 @@ class _EncoderPretrainer:
         where = masked[:, : pred.shape[1]]
         recon = F.smooth_l1_loss(pred[where], target[where])
 
+        # prosody: per mel frame, YIN's log-F0 (voiced frames only), voicing and aperiodicity
+        track = prosody.transpose(1, 2)[:, : pred.shape[1]]  # (2B, T, 3)
+        guess = self.prosody(hidden).view(batch, frames * self.mels_per_frame, 3)[:, : track.shape[1]]
+        real = frame_mask[:, : track.shape[1]]
+        voiced = real & (track[..., 1] > 0.5)
+        frame_terms = (F.smooth_l1_loss(guess[..., 0][voiced], track[..., 0][voiced]) if voiced.any() else 0.0) \
+            + F.binary_cross_entropy_with_logits(guess[..., 1][real], track[..., 1][real]) \
+            + F.smooth_l1_loss(guess[..., 2][real], track[..., 2][real])
+
         # clip contrast: every stacked group of output frames against the pooled other crop of every clip
         valid = torch.arange(frames)[None, :] < out.output_lengths[:, None]
         pooled = (hidden * valid[..., None]).sum(1) / valid.sum(1, keepdim=True)
@@ -272,6 +316,17 @@ class _EncoderPretrainer:
         counts = F.pad(valid.float(), (0, groups * k - frames)).view(batch, groups, k).sum(-1)
         tokens = padded.view(batch, groups, k, -1).sum(2) / counts.clamp(min=1)[..., None]
         queries = F.normalize(self.project(tokens), dim=-1)  # (2B, G, d)
+        # every token also states its crop's voice: mean voiced log-F0 and voiced fraction (prosody of the whole)
+        n_voiced = voiced.sum(1)
+        crop_f0 = (track[..., 0] * voiced).sum(1) / n_voiced.clamp(min=1)
+        crop_voicing = n_voiced / real.sum(1).clamp(min=1)
+        voice = self.voice(tokens)  # (2B, G, 2)
+        has_f0 = (n_voiced > 0)[:, None].expand(batch, groups)
+        ok = counts > 0
+        voice_terms = F.smooth_l1_loss(voice[..., 1][ok], crop_voicing[:, None].expand(batch, groups)[ok])
+        if (ok & has_f0).any():
+            voice_terms = voice_terms + F.smooth_l1_loss(voice[..., 0][ok & has_f0],
+                                                         crop_f0[:, None].expand(batch, groups)[ok & has_f0])
         half = batch // 2
         partner = torch.cat([torch.arange(half, batch), torch.arange(0, half)])
         logits = torch.einsum("bgd,nd->bgn", queries, keys) / c.temperature
@@ -280,7 +335,7 @@ class _EncoderPretrainer:
         token_ok = counts > 0
         target_idx = partner[:, None].expand(batch, groups)
         contrast = F.cross_entropy(logits[token_ok], target_idx[token_ok])
-        return recon, contrast
+        return recon, contrast, frame_terms + voice_terms
 
 
 def _pooled(encoder, mels):
@@ -335,7 +390,11 @@ def build_audio_encoder(config: BuildConfig, out: Path, work: Path, log=print) -
     corpus = synthesize_corpus(work / "encoder-corpus", config.encoder_clips, seed=config.encoder_corpus_seed)
     probe_corpus = synthesize_corpus(work / "probe-corpus", config.probe_clips, seed=config.probe_corpus_seed)
     assert not set(corpus["id"]) & set(probe_corpus["id"])
-    mels = _mels(corpus)
+    if config.prosody_weight:
+        mels, tracks = _mels(corpus, prosody=True)
+    else:
+        mels = _mels(corpus)
+        tracks = [mel.new_zeros(3, mel.shape[1]) for mel in mels]
     probe_mels = _mels(probe_corpus)
     trainer = _EncoderPretrainer(config)
     probe_before = _probe_scores(trainer.encoder, probe_mels, probe_corpus)
@@ -347,17 +406,18 @@ def build_audio_encoder(config: BuildConfig, out: Path, work: Path, log=print) -
     trainer.encoder.train()
     for step in range(config.encoder_steps):
         indices = rng.sample(range(len(mels)), config.encoder_batch)
-        feats, lengths = _crops(mels, indices, config.crop_frames, rng)
-        recon, contrast = trainer.loss(feats, lengths, rng)
-        loss = recon + contrast
+        feats, prosody, lengths = _crops(mels, tracks, indices, config.crop_frames, rng)
+        recon, contrast, prosodic = trainer.loss(feats, prosody, lengths, rng)
+        loss = recon + contrast + (config.prosody_weight * prosodic if config.prosody_weight else 0.0)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainer.parameters(), 1.0)
         optimizer.step()
         schedule.step()
-        history.append((float(recon), float(contrast)))
+        history.append((recon.item(), contrast.item(), float(prosodic)))
         if step % 100 == 0 or step == config.encoder_steps - 1:
-            log(f"[audio encoder] step {step}: reconstruction {recon:.3f} contrast {contrast:.3f}")
+            log(f"[audio encoder] step {step}: reconstruction {recon:.3f} contrast {contrast:.3f} "
+                f"prosody {float(prosodic):.3f}")
     trainer.encoder.eval()
     probe_after = _probe_scores(trainer.encoder, probe_mels, probe_corpus)
     state = {k: v.detach().contiguous().clone() for k, v in trainer.encoder.state_dict().items()}
@@ -367,8 +427,12 @@ def build_audio_encoder(config: BuildConfig, out: Path, work: Path, log=print) -
         return round(sum(values) / len(values), 3)
 
     first, last = history[:100], history[-100:]
-    return {"objective": "masked log-mel reconstruction (smooth L1 on masked frames) + clip contrast (InfoNCE of "
-                         "each audio token against the other crop of its clip)",
+    objective = ("masked log-mel reconstruction (smooth L1 on masked frames) + clip contrast (InfoNCE of each audio "
+                 "token against the other crop of its clip)")
+    if config.prosody_weight:
+        objective += (f" + {config.prosody_weight:g} x prosody (YIN log-F0, voicing and aperiodicity per frame; the "
+                      "crop's mean voiced log-F0 and voiced fraction per token)")
+    return {"objective": objective,
             "data": f"{len(corpus)} synthetic clips of uas_audio.synth seed {config.encoder_corpus_seed} "
                     f"({sum(corpus['duration_s']) / 60:.1f} min; labels never read)",
             "steps": config.encoder_steps, "batch": f"2 crops of <= {config.crop_frames} mel frames from each of "
@@ -376,6 +440,8 @@ def build_audio_encoder(config: BuildConfig, out: Path, work: Path, log=print) -
             "learning_rate": config.encoder_learning_rate,
             "reconstruction_first_100": mean([h[0] for h in first]), "reconstruction_last_100": mean([h[0] for h in last]),
             "contrast_first_100": mean([h[1] for h in first]), "contrast_last_100": mean([h[1] for h in last]),
+            **({"prosody_first_100": mean([h[2] for h in first]), "prosody_last_100": mean([h[2] for h in last])}
+               if config.prosody_weight else {}),
             "contrast_chance": round(math.log(2 * config.encoder_batch - 1), 3),
             "probe": {"data": f"{len(probe_corpus)} synthetic clips of seed {config.probe_corpus_seed}, speech clips "
                               "split in halves; logistic probe on the mean-pooled encoder output (measurement only)",
