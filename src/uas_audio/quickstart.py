@@ -29,12 +29,12 @@ class QuickstartSettings:
     """Sizes of one run; ``fast`` is the smoke run used by the tests.
 
     Training budgets are optimizer steps of ``batch_size`` rows; the UAS model and the ASR-only control get the
-    same steps, batch size, learning rate and initial weights. ``learning_rate`` replaces the recipes' peak rates,
-    which are meant for pretrained encoders and LLMs, not for the randomly initialised tiny model. For the same
-    reason the random audio encoder trains too (``train_encoder``; the recipes keep a pretrained one frozen) and
-    the audio path's updates are ``audio_lr_factor`` times the language model's: with a frozen random encoder and
-    one learning rate the tiny model answers from the options' prior alone (see
-    ``uas_audio.trainers.run_stages.AudioPathCallback``).
+    same steps, batch size, learning rate and initial weights: ``tiny_model(pretrained=True)``, the embedded
+    pretrained base encoder and language model with a seeded random projector (``pretrained=False``: all random).
+    The encoder stays frozen as the recipes keep it (``train_encoder`` trains it too). ``learning_rate`` replaces
+    the recipes' peak rates, meant for billion-parameter models and thousands of steps, and the projector's
+    updates are ``audio_lr_factor`` times the language model's (``uas_audio.trainers.run_stages.AudioPathCallback``).
+    ``parallel`` trains the UAS model and the control at the same time in two processes (one core each).
     """
 
     num_clips: int = 200
@@ -331,16 +331,16 @@ def _train_models(run: _Run) -> None:
         from concurrent.futures import ProcessPoolExecutor
 
         _initial_model(run)  # written once, before both trainings read it
-        print("[train_control] ... (in a second process, beside train_uas)")
+        print("[train_control] ... (in a second process, beside train_uas; its progress is not shown)")
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
             control = pool.submit(_control_process, str(run.out), dataclasses.asdict(run.settings),
                                   {k: run.results[k] for k in _CONTROL_INPUTS})
             run.step("train_uas", _train_uas)
             control.result()
         run.results["train_control"] = json.loads((run.state_dir / "train_control.json").read_text())
-        print(f"[train_control] finished in {run.results['train_control']['seconds']:.1f} s")
-    run.step("train_uas", _train_uas)
-    run.step("train_control", _train_control)
+    for name, fn in (("train_uas", _train_uas), ("train_control", _train_control)):
+        if name not in run.results:
+            run.step(name, fn)
 
 
 def _train_control(run: _Run) -> dict:
