@@ -25,10 +25,13 @@ neither format was taught. Both readouts are printed. Each model is also scored 
 swapped for another's: accuracy that survives the swap comes from the questions and options (label priors);
 "from audio" is the difference, the part of the accuracy that listening earns.
 
-Training at controlled scale, with no pretrained parts: one stage-3 run per mixture from a seeded random tiny
-model, the audio encoder trained too and the audio path's updates ten times the language model's
-(``uas_audio.trainers.run_stages.AudioPathCallback``). With the recipe's frozen random encoder and one learning
-rate, the tiny model answered every question from the options' prior alone whatever the mixture.
+Training at controlled scale, as the paper starts: one stage-3 run per mixture from the embedded default
+(``tiny_model(pretrained=True)``: the pretrained base encoder, frozen as the recipe keeps it, and the pretrained base
+language model; only the projector is random, seeded per seed), the projector's updates ten times the language
+model's (``uas_audio.trainers.run_stages.AudioPathCallback``). ``--random-init`` and ``--train-encoder`` give the
+earlier setting (random everything, encoder trained), where the model answered from the options' prior alone.
+Majority-label baseline (the most frequent training value among each item's options) and random choice are printed
+beside every mixture; n per column is the number of held-out items per seed.
 
     python benchmarks/perception_ablation.py            # 3 seeds, 160 clips, 300 steps x 8 rows per mixture,
                                                         # two mixtures at a time (--jobs 2, one thread each)
@@ -63,6 +66,8 @@ VARIANTS: dict[str, dict[str, float]] = {
     "asr+caption": {"asr": 0.5, "caption": 0.5},
 }
 PEER = "asr"
+#: The audio path's updates relative to the language model's (uas_audio.trainers.run_stages.AudioPathCallback).
+AUDIO_LR_FACTOR = 10.0
 
 
 def _corpus(work: Path, num_clips: int, seed: int):
@@ -87,35 +92,25 @@ def _qa_dataset(train, work: Path, seed: int):
     return datasets.load_dataset("parquet", data_files=str(work / "qa" / "qa.parquet"), split="train")
 
 
-def _initial_model(work: Path, seed: int) -> Path:
-    """The seeded random tiny model every mixture of ``seed`` starts from."""
+def _initial_model(work: Path, seed: int, pretrained: bool = True) -> Path:
+    """The tiny model every mixture of ``seed`` starts from: the embedded default (pretrained base encoder and
+    language model, projector seeded by ``seed``) or, with ``pretrained=False``, a seeded random one."""
     from uas_audio.tiny import tiny_model, tiny_processor
 
-    path = work / f"initial-seed{seed}"
+    path = work / f"initial-seed{seed}-{'base' if pretrained else 'random'}"
     if not (path / "config.json").is_file():
-        tiny_model(seed=seed).save_pretrained(path)
+        tiny_model(seed=seed, pretrained=pretrained).save_pretrained(path)
         tiny_processor().save_pretrained(path)
     return path
 
 
-def shuffled_audio(items: list) -> list:
-    """The same items with each clip's audio replaced by the next held-out clip's (a rotation, so no item keeps
-    its own audio): what a model scores without listening, from the question and options alone."""
-    import dataclasses
-
-    clips = list(dict.fromkeys(i.audio for i in items))
-    if len(clips) < 2:
-        raise ValueError("shuffled audio needs items from at least two clips")
-    rotate = {a: clips[(k + 1) % len(clips)] for k, a in enumerate(clips)}
-    return [dataclasses.replace(i, audio=rotate[i.audio]) for i in items]
-
-
 def _job(variant: str, seed: int, rows: dict, items: list, work: Path, steps: int, batch_size: int,
-         learning_rate: float, audio_lr_factor: float, train_encoder: bool) -> tuple[dict, float, str]:
+         learning_rate: float, audio_lr_factor: float, train_encoder: bool,
+         pretrained: bool = True) -> tuple[dict, float, str]:
     """Train one mixture for one seed and score it: {readout: {"real": scores, "shuffled": scores}}."""
     import torch
 
-    from uas_audio.evaluation.perception import READOUTS, choose_options, perception_accuracy
+    from uas_audio.evaluation.perception import READOUTS, choose_options, perception_accuracy, shuffled_audio
     from uas_audio.trainers import tasks as T
     from uas_audio.trainers.run_stages import train_stages
     from uas_audio.trainers.train import load_model_and_processor
@@ -127,7 +122,7 @@ def _job(variant: str, seed: int, rows: dict, items: list, work: Path, steps: in
     ratios = VARIANTS[variant]
     mix = T.mixture({t: rows[t] for t in ratios}, ratios, seed=seed)
     folder = train_stages([(3, mix)], work / f"{variant}-seed{seed}", [steps], seed=seed,
-                          model=_initial_model(work, seed), batch_size=batch_size, learning_rate=learning_rate,
+                          model=_initial_model(work, seed, pretrained), batch_size=batch_size, learning_rate=learning_rate,
                           progress=False, checkpoints=False, train_encoder=train_encoder,
                           audio_lr_factor=audio_lr_factor)
     model, processor = load_model_and_processor(folder)
@@ -138,19 +133,19 @@ def _job(variant: str, seed: int, rows: dict, items: list, work: Path, steps: in
         other = perception_accuracy(blind, choose_options(model, processor, blind, readout=readout, progress=False))
         scores[readout] = {"real": real, "shuffled": other}
         line.append(f"{readout}: perception {100 * real['perception']:5.1f} (shuffled audio "
-                    f"{100 * other['perception']:5.1f}) content {100 * (real['reasoning'] or 0):5.1f}")
+                    f"{100 * other['perception']:5.1f}) content {100 * (real['content'] or 0):5.1f}")
     seconds = time.perf_counter() - start
     return scores, seconds, f"seed {seed} {variant:<12} " + " | ".join(line) + f"  ({seconds:.0f} s)"
 
 
 def run(num_clips: int, seeds: list[int], steps: int, batch_size: int, learning_rate: float, work: Path,
-        audio_lr_factor: float = 10.0, train_encoder: bool = True, variants: list[str] | None = None,
-        jobs: int = 1, corpus_seed: int = 0) -> dict:
+        audio_lr_factor: float = 1.0, train_encoder: bool = False, variants: list[str] | None = None,
+        jobs: int = 1, corpus_seed: int = 0, pretrained: bool = True) -> dict:
     """Train and score every (seed, mixture), ``jobs`` at a time in separate processes (one torch thread each)."""
     from concurrent.futures import ProcessPoolExecutor
     import multiprocessing
 
-    from uas_audio.evaluation.perception import READOUTS, chance_accuracy, perception_items
+    from uas_audio.evaluation.perception import READOUTS, chance_accuracy, majority_accuracy, perception_items
     from uas_audio.evaluation.splits import split_clip_ids
 
     variants = variants or list(VARIANTS)
@@ -162,12 +157,12 @@ def run(num_clips: int, seeds: list[int], steps: int, batch_size: int, learning_
     rows = _task_rows(train, _qa_dataset(train, work, corpus_seed))
     items = perception_items(held, seed=corpus_seed, kinds=("mc",))
     for seed in seeds:
-        _initial_model(work, seed)
+        _initial_model(work, seed, pretrained)
     scores = {v: {r: {"real": [], "shuffled": []} for r in READOUTS} for v in variants}
     seconds: dict[str, float] = {v: 0.0 for v in variants}
     tasks = [(v, seed) for seed in seeds for v in variants]
     args = dict(work=work, steps=steps, batch_size=batch_size, learning_rate=learning_rate,
-                audio_lr_factor=audio_lr_factor, train_encoder=train_encoder)
+                audio_lr_factor=audio_lr_factor, train_encoder=train_encoder, pretrained=pretrained)
 
     def record(variant, outcome):
         result, took, line = outcome
@@ -187,6 +182,7 @@ def run(num_clips: int, seeds: list[int], steps: int, batch_size: int, learning_
                 record(variant, future.result())
     chance = chance_accuracy(items)
     return {"scores": scores, "seconds": seconds, "chance": chance, "num_items": len(items),
+            "majority": majority_accuracy(items, train["uas"]),
             "num_train_clips": len(train), "num_heldout_clips": len(held), "counts": chance["counts"]}
 
 
@@ -197,14 +193,14 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 def _summarize_runs(runs: list[dict]) -> dict[str, tuple[float, float]]:
     row = {"perception": _mean_std([r["perception"] for r in runs]),
-           "reasoning": _mean_std([r["reasoning"] or 0.0 for r in runs])}
+           "content": _mean_std([r["content"] or 0.0 for r in runs])}
     for field in sorted(runs[0]["by_field"]):
         row[field] = _mean_std([r["by_field"][field] for r in runs])
     return row
 
 
 def summarize(result: dict) -> dict[str, dict]:
-    """Variant → the row of its better readout (perception, reasoning and each field → (mean %, std %) over seeds)
+    """Variant → the row of its better readout (perception, content and each field → (mean %, std %) over seeds)
     plus ``audio`` (perception points over the same model with shuffled audio, mean and std over seeds),
     ``readout`` (the better one: higher mean perception accuracy) and ``by_readout`` (readout → real, shuffled,
     audio)."""
@@ -216,11 +212,25 @@ def summarize(result: dict) -> dict[str, dict]:
             rows[readout] = {"real": _summarize_runs(runs["real"]), "shuffled": _summarize_runs(runs["shuffled"]),
                              "audio": _mean_std(gaps)}
         best = max(rows, key=lambda r: rows[r]["real"]["perception"][0])
-        out[variant] = {"readout": best, "by_readout": rows, "audio": rows[best]["audio"], **rows[best]["real"]}
+        pooled = _pooled_interval(by_readout[best]["real"])
+        out[variant] = {"readout": best, "by_readout": rows, "audio": rows[best]["audio"], "interval": pooled,
+                        **rows[best]["real"]}
     return out
 
 
-_NOT_METRICS = ("readout", "by_readout", "audio")
+def _pooled_interval(runs: list[dict]) -> tuple[float, float] | None:
+    """95 % Wilson interval (percent) of perception accuracy with every seed's answers pooled."""
+    from uas_audio.evaluation.intervals import wilson_interval
+
+    if not runs or "correct" not in runs[0]:
+        return None
+    k = sum(r["correct"].get("perception", 0) for r in runs)
+    n = sum(r["counts"].get("perception", 0) for r in runs)
+    low, high = wilson_interval(k, n) if n else (0.0, 0.0)
+    return 100 * low, 100 * high
+
+
+_NOT_METRICS = ("readout", "by_readout", "audio", "interval")
 
 
 def _metric_keys(summary: dict) -> list[str]:
@@ -231,18 +241,27 @@ def _cell(pair: tuple[float, float], signed: bool = False) -> str:
     return f"{pair[0]:+.1f} ± {pair[1]:.1f}" if signed else f"{pair[0]:.1f} ± {pair[1]:.1f}"
 
 
-def table(summary: dict, chance: dict) -> str:
-    fields = [k for k in _metric_keys(summary) if k not in ("perception", "reasoning")]
-    header = ["mixture", "readout", "perception %", "from audio (pts)", "content %", *fields]
+def table(summary: dict, chance: dict, majority: dict | None = None) -> str:
+    """Each mixture through its better readout: mean ± std over seeds, the perception cell with the 95 % Wilson
+    interval of all seeds' answers pooled; n (items per seed) in the header; the majority-label and random-choice
+    baselines as the last rows."""
+    fields = [k for k in _metric_keys(summary) if k not in ("perception", "content")]
+    counts, field_counts = chance["counts"], chance.get("field_counts", {})
+    header = ["mixture", "readout", f"perception % (n={counts['perception']}) [95 % CI]", "from audio (pts)",
+              f"content % (n={counts['content']})", *(f"{f} (n={field_counts.get(f, '?')})" for f in fields)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for variant, row in summary.items():
-        cells = [_cell(row["perception"]), _cell(row["audio"], signed=True), _cell(row["reasoning"])]
+        ci = row.get("interval")
+        cells = [_cell(row["perception"]) + (f" [{ci[0]:.0f}, {ci[1]:.0f}]" if ci else ""),
+                 _cell(row["audio"], signed=True), _cell(row["content"])]
         cells += [_cell(row[k]) for k in fields]
         lines.append(f"| {variant}{' (peer)' if variant == PEER else ''} | {row['readout']} | " + " | ".join(cells)
                      + " |")
-    chance_cells = [f"{100 * chance['perception']:.1f}", "0", f"{100 * chance['reasoning']:.1f}"]
-    chance_cells += [f"{100 * chance['by_field'][f]:.1f}" for f in fields]
-    lines.append("| random choice (expected) | - | " + " | ".join(chance_cells) + " |")
+    for name, base in ((("majority label of the training records (expected)", majority),) if majority else ()) + (
+            ("random choice (expected)", chance),):
+        base_cells = [f"{100 * base['perception']:.1f}", "0", f"{100 * base['content']:.1f}"]
+        base_cells += [f"{100 * base['by_field'][f]:.1f}" for f in fields]
+        lines.append(f"| {name} | - | " + " | ".join(base_cells) + " |")
     return "\n".join(lines)
 
 
@@ -257,31 +276,38 @@ def readout_table(summary: dict) -> str:
         for r in readouts:
             data = row["by_readout"][r]
             cells += [_cell(data["real"]["perception"]), _cell(data["shuffled"]["perception"]),
-                      _cell(data["real"]["reasoning"])]
+                      _cell(data["real"]["content"])]
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def plot(summary: dict, chance: dict, out: Path, title: str) -> Path:
-    """Grouped bars of perception and content accuracy per mixture with ±1 std error bars over seeds."""
+    """Grouped bars per mixture: perception with its own audio, perception with shuffled audio, content; ±1 std
+    error bars over seeds; the random-choice lines."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = list(summary)
-    fig, ax = plt.subplots(figsize=(7.5, 4.0))
-    width = 0.38
-    for offset, key, color, label in ((-width / 2, "perception", "tab:blue", "perception"),
-                                      (width / 2, "reasoning", "tab:orange", "content (reasoning)")):
-        means = [summary[n][key][0] for n in names]
-        stds = [summary[n][key][1] for n in names]
+    fig, ax = plt.subplots(figsize=(8.5, 4.0))
+    width = 0.27
+
+    def shuffled(n, key):
+        return summary[n]["by_readout"][summary[n]["readout"]]["shuffled"][key]
+
+    for offset, get, color, label in (
+            (-width, lambda n: summary[n]["perception"], "tab:blue", "perception"),
+            (0.0, lambda n: shuffled(n, "perception"), "tab:gray", "perception, audio shuffled"),
+            (width, lambda n: summary[n]["content"], "tab:orange", "content")):
+        means = [get(n)[0] for n in names]
+        stds = [get(n)[1] for n in names]
         xs = [i + offset for i in range(len(names))]
         ax.bar(xs, means, width, yerr=stds, capsize=3, color=color, label=label)
         for x, m in zip(xs, means):
             ax.text(x, m + 1.0, f"{m:.1f}", ha="center", va="bottom", fontsize=7)
     ax.axhline(100 * chance["perception"], color="tab:blue", linestyle=":", linewidth=1, label="chance (perception)")
-    ax.axhline(100 * chance["reasoning"], color="tab:orange", linestyle=":", linewidth=1, label="chance (content)")
+    ax.axhline(100 * chance["content"], color="tab:orange", linestyle=":", linewidth=1, label="chance (content)")
     ax.set_xticks(range(len(names)), names, rotation=15)
     ax.set_ylabel("held-out MCQ accuracy (%)")
     ax.set_ylim(0, 100)
@@ -302,9 +328,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps per mixture (equal budget)")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--audio-lr-factor", type=float, default=10.0,
+    parser.add_argument("--audio-lr-factor", type=float, default=AUDIO_LR_FACTOR,
                         help="the audio path's updates relative to the language model's (1: one learning rate)")
-    parser.add_argument("--frozen-encoder", action="store_true", help="keep the random audio encoder frozen")
+    parser.add_argument("--train-encoder", action="store_true",
+                        help="train the audio encoder too (the recipe keeps the pretrained one frozen)")
+    parser.add_argument("--random-init", action="store_true",
+                        help="start from a seeded random tiny model instead of the embedded pretrained base")
     parser.add_argument("--mixtures", nargs="+", choices=list(VARIANTS), default=None,
                         help="train only these mixtures (the peer is always included)")
     parser.add_argument("--jobs", type=int, default=None,
@@ -326,8 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="perception-ablation-") as tmp:
         work = Path(args.work) if args.work else Path(tmp)
         result = run(num_clips, seeds, steps, batch_size, args.learning_rate, work,
-                     audio_lr_factor=args.audio_lr_factor, train_encoder=not args.frozen_encoder, variants=variants,
-                     jobs=args.jobs or (1 if args.quick else 2))
+                     audio_lr_factor=args.audio_lr_factor, train_encoder=args.train_encoder, variants=variants,
+                     jobs=args.jobs or (1 if args.quick else 2), pretrained=not args.random_init)
     summary = summarize(result)
     if args.json:
         Path(args.json).write_text(json.dumps({"summary": summary, **result}, indent=1, default=str))
@@ -335,12 +364,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{result['num_train_clips']} training clips, {result['num_heldout_clips']} held-out clips, "
           f"{result['num_items']} held-out multiple-choice items {result['counts']}; {len(seeds)} seed(s) {seeds}; "
           f"{steps} steps x {batch_size} rows per mixture at learning rate {args.learning_rate}, audio path x"
-          f"{args.audio_lr_factor:g}, encoder {'frozen' if args.frozen_encoder else 'trained'}; "
+          f"{args.audio_lr_factor:g}, encoder {'trained' if args.train_encoder else 'frozen'}, initial weights "
+          f"{'random' if args.random_init else 'the embedded pretrained base (projector random)'}; "
           f"{time.perf_counter() - start:.0f} s in all")
     print()
     print("Each mixture through its better readout (mean ± std over seeds):")
     print()
-    print(table(summary, result["chance"]))
+    print(table(summary, result["chance"], result.get("majority")))
     print()
     print("Both readouts:")
     print()
@@ -362,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         "uas_qa_gain_perception": gain("asr+qa"),
         "both_gain_perception": gain("asr+uas+qa"),
         "uas_over_caption_perception": gain("asr+uas", over="asr+caption"),
-        "both_gain_reasoning": gain("asr+uas+qa", "reasoning"),
+        "both_gain_content": gain("asr+uas+qa", "content"),
     }
     noise = max(row["perception"][1] for row in summary.values())
     print()
@@ -379,6 +409,20 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in gains.items():
         if value is not None:
             print(f"RESULT {name}: {value:.1f} points (target > 0)")
+
+    def mean_of(variant: str, key: str) -> float | None:
+        return summary[variant][key][0] if variant in summary and key in summary[variant] else None
+
+    # the issue's targets: listening, not priors (perception minus the same model's shuffled-audio perception)
+    targets = [("uas_from_audio", mean_of("asr+uas", "audio"), "points", ">=", 10),
+               ("both_from_audio", mean_of("asr+uas+qa", "audio"), "points", ">=", 10),
+               ("asr_from_audio_abs", None if PEER not in summary else abs(summary[PEER]["audio"][0]), "points", "<=", 2),
+               ("uas_gender", mean_of("asr+uas", "gender"), "%", ">=", 85),
+               ("both_gender", mean_of("asr+uas+qa", "gender"), "%", ">=", 85),
+               ("uas_over_caption_from_audio", gain("asr+uas", "audio", over="asr+caption"), "points", ">", 0)]
+    for name, value, unit, op, target in targets:
+        if value is not None:
+            print(f"RESULT {name}: {value:.1f} {unit} (target {op} {target})")
     return 0
 
 

@@ -29,15 +29,22 @@ def test_quick_ablation_prints_tables_plot_and_results(tmp_path):
     for variant in ("asr", "asr+uas", "asr+qa", "asr+uas+qa", "asr+caption"):  # one line per seed and mixture
         assert f"seed 0 {variant:<12} qa: perception" in out and "(shuffled audio" in out
     results = {r["name"]: r for r in parse_results(out)}
-    assert set(results) == {"uas_gain_perception", "uas_qa_gain_perception", "both_gain_perception",
-                            "uas_over_caption_perception", "both_gain_reasoning", "uas_gain_from_audio",
-                            "uas_qa_gain_from_audio", "both_gain_from_audio"}
-    assert all(r["unit"] == "points" and r["op"] == ">" and float(r["target"]) == 0 for r in results.values())
+    gains = {"uas_gain_perception", "uas_qa_gain_perception", "both_gain_perception", "uas_over_caption_perception",
+             "both_gain_content", "uas_gain_from_audio", "uas_qa_gain_from_audio", "both_gain_from_audio"}
+    targets = {"uas_from_audio": ("points", ">=", 10), "both_from_audio": ("points", ">=", 10),
+               "asr_from_audio_abs": ("points", "<=", 2), "uas_gender": ("%", ">=", 85),
+               "both_gender": ("%", ">=", 85), "uas_over_caption_from_audio": ("points", ">", 0)}
+    assert set(results) == gains | set(targets)
+    assert all(results[g]["unit"] == "points" and results[g]["op"] == ">" and float(results[g]["target"]) == 0
+               for g in gains)
+    assert all((results[t]["unit"], results[t]["op"], float(results[t]["target"])) == spec
+               for t, spec in targets.items())
+    assert "| majority label of the training records (expected) | - |" in out
     assert plot.stat().st_size > 0
 
 
-def _run(perception, reasoning=0.5):
-    return {"perception": perception, "reasoning": reasoning, "by_field": {"gender": perception}}
+def _run(perception, content=0.5):
+    return {"perception": perception, "content": content, "by_field": {"gender": perception}}
 
 
 def _pair(real, shuffled):
@@ -59,9 +66,8 @@ def test_summary_takes_the_better_readout_and_the_gain_over_shuffled_audio():
 
 
 def test_shuffled_audio_gives_every_item_another_clips_audio():
-    from perception_ablation import shuffled_audio
-
     from uas_audio.evaluation import EvalItem
+    from uas_audio.evaluation.perception import shuffled_audio
 
     items = [EvalItem(id=f"{c}-{k}", bench="b", question="q", choices=["a", "b"], answer="a", audio=c)
              for c in (b"x", b"y", b"z") for k in range(2)]

@@ -37,7 +37,7 @@ def test_items_cover_every_field_with_the_answer_among_the_choices(corpus, items
                                                       "events", "content"}
     for item in items:
         assert item.answer in item.choices and item.audio
-        assert item.categories["group"] == ("reasoning" if item.categories["field"] == "content" else "perception")
+        assert item.categories["group"] == ("content" if item.categories["field"] == "content" else "perception")
     speech = [r for r in corpus if r["uas"]["paralinguistics"]["gender"] is not None]
     gender_mc = [i for i in items if i.categories["field"] == "gender" and i.categories["kind"] == "mc"]
     # one two-option gender question per speech clip, its correct letter alternating
@@ -121,21 +121,21 @@ def _item(i, choices, group, field, kind="mc"):
 
 def test_accuracy_by_group_and_field_and_missing_picks_count_wrong():
     items = [_item(0, ["Yes", "No"], "perception", "gender", "yesno"), _item(1, ["a", "b", "c"], "perception", "age"),
-             _item(2, ["a", "b", "c", "d"], "reasoning", "content")]
+             _item(2, ["a", "b", "c", "d"], "content", "content")]
     scores = perception_accuracy(items, {"0": "A", "1": "B"})
-    assert scores["perception"] == pytest.approx(0.5) and scores["reasoning"] == 0.0
+    assert scores["perception"] == pytest.approx(0.5) and scores["content"] == 0.0
     assert scores["by_field"] == {"gender": 1.0, "age": 0.0, "content": 0.0}
-    assert scores["counts"] == {"perception": 2, "reasoning": 1}
+    assert scores["counts"] == {"perception": 2, "content": 1}
 
 
 def test_chance_accuracy_is_the_mean_of_one_over_the_options():
     items = [_item(0, ["Yes", "No"], "perception", "gender"), _item(1, ["a", "b", "c", "d"], "perception", "age"),
-             _item(2, ["a", "b", "c", "d"], "reasoning", "content")]
+             _item(2, ["a", "b", "c", "d"], "content", "content")]
     chance = chance_accuracy(items)
     assert chance["perception"] == pytest.approx((0.5 + 0.25) / 2)
-    assert chance["reasoning"] == pytest.approx(0.25)
+    assert chance["content"] == pytest.approx(0.25)
     assert chance["by_field"]["gender"] == pytest.approx(0.5)
-    assert chance["counts"] == {"perception": 2, "reasoning": 1}
+    assert chance["counts"] == {"perception": 2, "content": 1}
 
 
 def test_split_is_disjoint_deterministic_and_seeded():
@@ -150,3 +150,21 @@ def test_split_is_disjoint_deterministic_and_seeded():
 def test_split_refuses_bad_input(ids, fraction, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         split_clip_ids(ids, fraction, seed=0)
+
+
+def test_majority_baseline_picks_the_most_frequent_training_value_among_the_options():
+    from uas_audio.evaluation.perception import majority_accuracy
+
+    def item(i, choices, answer, path, field):
+        return EvalItem(id=str(i), bench="b", question="q", choices=choices, answer=answer,
+                        categories={"group": "perception", "field": field, "kind": "mc", "path": path})
+
+    records = [{"paralinguistics": {"age": "Adult"}, "nonLinguisticEvents": {"discreteEvents": [{"label": "dog bark"}]}}
+               for _ in range(3)] + [{"paralinguistics": {"age": "Child"}, "nonLinguisticEvents": {"discreteEvents": []}}]
+    items = [item(0, ["Child", "Adult", "Elderly"], "Adult", "paralinguistics.age", "age"),      # prior right
+             item(1, ["Child", "Adult", "Elderly"], "Child", "paralinguistics.age", "age"),      # prior wrong
+             item(2, ["Dog bark", "siren"], "siren", "nonLinguisticEvents.discreteEvents", "events"),  # prior wrong
+             item(3, ["siren", "horn"], "horn", "nonLinguisticEvents.discreteEvents", "events")]  # unseen: a tie
+    base = majority_accuracy(items, records)
+    assert base["by_field"] == {"age": 0.5, "events": pytest.approx(0.25)}
+    assert base["perception"] == pytest.approx((1 + 0 + 0 + 0.5) / 4) and base["counts"]["perception"] == 4

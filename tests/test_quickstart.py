@@ -33,7 +33,19 @@ def test_fast_quickstart_writes_report_and_resumes(tmp_path, capsys):
         assert scores["counts"]["perception"] > 0 and 0.0 <= scores["perception"] <= 1.0
         assert {"gender", "age", "emotion", "accent", "events", "content"} <= set(scores["by_field"])
     assert evaluate["scores"]["ASR-only control"]["counts"] == evaluate["chance"]["counts"]
+    # every model also scored with shuffled audio, on the same items; the majority-label baseline beside them
+    assert set(evaluate["shuffled"]) == set(evaluate["scores"])
+    assert all(s["counts"] == evaluate["chance"]["counts"] for s in evaluate["shuffled"].values())
+    assert 0.0 <= evaluate["majority"]["perception"] <= 1.0
     assert "| ASR-only control |" in report and "| UAS-Audio (stage 3) |" in report
+    assert "| UAS-Audio (stage 3), audio shuffled |" in report
+    assert "| majority label of the training annotations (expected) |" in report
+    assert report.count("content %") == 1 and "reasoning" not in report  # one name, one column
+    gain = 100 * (evaluate["scores"]["UAS-Audio (stage 3)"]["perception"]
+                  - evaluate["scores"]["ASR-only control"]["perception"])
+    assert f"RESULT quickstart_perception_gain: {gain:.1f} points (target >= 10)" in report
+    assert "RESULT quickstart_perception_from_audio: " in report
+    assert "## Stage 2: aligning the projector" in report
 
     # stage 3 trains on the recipe's mixture, TTS included: targets from the speech tokenizer trained on the clips
     train_uas = json.loads((out / ".steps" / "train_uas.json").read_text())
@@ -50,14 +62,20 @@ def test_fast_quickstart_writes_report_and_resumes(tmp_path, capsys):
     for o in demo["outputs"]:
         assert o["valid"] is True
         UAS.model_validate(o["uas"])
-    assert (out / "perception-reasoning.png").stat().st_size > 0
-    assert "pipeline_tag: audio-text-to-text" in (out / "model-card.md").read_text()
+    assert "| field | reference | prediction | equal |" in report  # each clip's reference beside its prediction
+    assert (out / "perception.png").stat().st_size > 0
+    card = (out / "model-card.md").read_text()
+    assert "pipeline_tag: audio-text-to-text" in card and "No evaluation results were recorded" not in card
+    assert "audio shuffled across clips" in card
     assert "uas_qa" in (out / "dataset-card.md").read_text()
 
-    capsys.readouterr()
+    printed = capsys.readouterr().out
+    assert printed.rstrip().splitlines()[-2].startswith("RESULT quickstart_perception_gain: ")
+    assert printed.rstrip().splitlines()[-1].startswith("RESULT quickstart_perception_from_audio: ")
     before = (out / "data" / "synth" / "dataset").stat().st_mtime_ns
     assert run_quickstart(out=out, fast=True, seed=3) == 0
     printed = capsys.readouterr().out
+    assert (out / "report.md").read_text() == report  # a resumed run writes the same report
     for step in STEPS:
         assert f"[{step}] done in an earlier run, skipped" in printed
     assert (out / "data" / "synth" / "dataset").stat().st_mtime_ns == before

@@ -29,12 +29,12 @@ class QuickstartSettings:
     """Sizes of one run; ``fast`` is the smoke run used by the tests.
 
     Training budgets are optimizer steps of ``batch_size`` rows; the UAS model and the ASR-only control get the
-    same steps, batch size, learning rate and initial weights. ``learning_rate`` replaces the recipes' peak rates,
-    which are meant for pretrained encoders and LLMs, not for the randomly initialised tiny model. For the same
-    reason the random audio encoder trains too (``train_encoder``; the recipes keep a pretrained one frozen) and
-    the audio path's updates are ``audio_lr_factor`` times the language model's: with a frozen random encoder and
-    one learning rate the tiny model answers from the options' prior alone (see
-    ``uas_audio.trainers.run_stages.AudioPathCallback``).
+    same steps, batch size, learning rate and initial weights: ``tiny_model(pretrained=True)``, the embedded
+    pretrained base encoder and language model with a seeded random projector (``pretrained=False``: all random).
+    The encoder stays frozen as the recipes keep it (``train_encoder`` trains it too). ``learning_rate`` replaces
+    the recipes' peak rates, meant for billion-parameter models and thousands of steps, and the projector's
+    updates are ``audio_lr_factor`` times the language model's (``uas_audio.trainers.run_stages.AudioPathCallback``).
+    ``parallel`` trains the UAS model and the control at the same time in two processes (one core each).
     """
 
     num_clips: int = 200
@@ -43,19 +43,23 @@ class QuickstartSettings:
     batch_size: int = 8
     stage2_steps: int = 40
     stage3_steps: int = 200
-    stage4_steps: int = 4
+    stage4_steps: int = 8
+    stage4_learning_rate: float = 2e-5
     learning_rate: float = 1e-3
-    train_encoder: bool = True
+    pretrained: bool = True
+    train_encoder: bool = False
     audio_lr_factor: float = 10.0
     speech_tokenizer_steps: int = 150
     speech_code_levels: tuple[int, ...] = (8, 5)
     demo_clips: int = 3
     demo_max_chars: int = 48
+    parallel: bool = True
 
     @classmethod
     def for_mode(cls, fast: bool, seed: int = 0) -> "QuickstartSettings":
         if fast:
             return cls(num_clips=24, seed=seed, batch_size=4, stage2_steps=2, stage3_steps=4, stage4_steps=0,
+                       parallel=False,
                        speech_tokenizer_steps=2, demo_clips=1, demo_max_chars=8)
         return cls(seed=seed)
 
@@ -81,7 +85,8 @@ class _Run:
             result = fn(self)
             result["seconds"] = round(time.perf_counter() - start, 2)
             tmp = marker.with_suffix(".tmp")
-            tmp.write_text(json.dumps(result, indent=2, sort_keys=True))
+            # insertion order kept (no sort_keys): a resumed run reads back the same order and writes the same report
+            tmp.write_text(json.dumps(result, indent=2))
             tmp.replace(marker)  # atomic: a killed run never leaves a half-written marker
             print(f"[{name}] finished in {result['seconds']:.1f} s")
         self.results[name] = result
@@ -248,14 +253,15 @@ def _speech_tokenizer(run: _Run) -> dict:
 
 
 def _initial_model(run: _Run) -> str:
-    """The tiny model with the speech tokenizer's code tokens added (seeded rows): the one starting point of
-    the UAS model and of the ASR-only control."""
+    """The embedded default (pretrained base encoder and language model, seeded random projector) with the speech
+    tokenizer's code tokens added (seeded rows): the one starting point of the UAS model and of the ASR-only
+    control."""
     from .tiny import tiny_model, tiny_processor
     from .trainers.train import ensure_audio_codes
 
     path = run.out / "models" / "initial"
     if not (path / "config.json").is_file():
-        model, processor = tiny_model(), tiny_processor()
+        model, processor = tiny_model(seed=run.settings.seed, pretrained=run.settings.pretrained), tiny_processor()
         ensure_audio_codes(model, processor, run.results["speech_tokenizer"]["codes"], seed=run.settings.seed)
         tmp = path.with_name("initial.tmp")
         model.save_pretrained(tmp)
@@ -276,7 +282,7 @@ def _train_kwargs(run: _Run) -> dict:
     s = run.settings
     return {"seed": s.seed, "batch_size": s.batch_size, "learning_rate": s.learning_rate,
             "train_encoder": s.train_encoder, "audio_lr_factor": s.audio_lr_factor,
-            "model": _initial_model(run)}
+            "model": _initial_model(run), "stage_overrides": {2: {"logging_steps": 1}}, "progress": not _QUIET}
 
 
 def _train_uas(run: _Run) -> dict:
@@ -292,8 +298,49 @@ def _train_uas(run: _Run) -> dict:
     tasks = {task: _tts_rows(run) if task == T.TTS else _rows(run, task) for task in ratios}
     plan = [(2, _rows(run, "uas")), (3, T.mixture(tasks, ratios, seed=s.seed))]
     final = train_stages(plan, run.out / "models" / "uas-audio", [s.stage2_steps, s.stage3_steps], **_train_kwargs(run))
+    stage2 = json.loads((run.out / "models" / "uas-audio" / "stage2" / "done.json").read_text())["losses"]
     return {"model": str(final), "mixture": {"stage2": {"uas": 1.0}, "stage3": ratios},
-            "stage3_rows": {task: len(rows) for task, rows in tasks.items()}}
+            "stage3_rows": {task: len(rows) for task, rows in tasks.items()}, "stage2_losses": stage2}
+
+
+_QUIET = False  # True in the second process of the parallel training: no progress bars interleaved with the first's
+_CONTROL_INPUTS = ("synthesize", "annotate", "split", "qa", "speech_tokenizer")
+
+
+def _control_process(out: str, settings: dict, results: dict) -> None:
+    """The ASR-only control's training step, in a process of its own (one torch thread)."""
+    import torch
+
+    global _QUIET
+    _QUIET = True
+    torch.set_num_threads(1)
+    run = _Run(Path(out), QuickstartSettings(**settings))
+    run.results.update(results)
+    run.step("train_control", _train_control)
+
+
+def _train_models(run: _Run) -> None:
+    """The UAS model here and, with ``parallel``, the ASR-only control at the same time in a second process: each
+    training runs on one thread, so the two use both cores of a 2-core machine. A resumed run, or one with a
+    finished step, trains what is left one after the other."""
+    import dataclasses
+
+    marker = lambda name: (run.state_dir / f"{name}.json").exists()  # noqa: E731
+    if run.settings.parallel and not marker("train_uas") and not marker("train_control"):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        _initial_model(run)  # written once, before both trainings read it
+        print("[train_control] ... (in a second process, beside train_uas; its progress is not shown)")
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            control = pool.submit(_control_process, str(run.out), dataclasses.asdict(run.settings),
+                                  {k: run.results[k] for k in _CONTROL_INPUTS})
+            run.step("train_uas", _train_uas)
+            control.result()
+        run.results["train_control"] = json.loads((run.state_dir / "train_control.json").read_text())
+    for name, fn in (("train_uas", _train_uas), ("train_control", _train_control)):
+        if name not in run.results:
+            run.step(name, fn)
 
 
 def _train_control(run: _Run) -> dict:
@@ -328,14 +375,16 @@ def _train_grpo(run: _Run) -> dict:
         trainer = train(4, model=start, output_dir=stage_dir, max_steps=s.stage4_steps, report_to="none", resume=resume,
                         train_dataset=rows, overrides={
                             "seed": s.seed, "per_device_train_batch_size": 4, "num_generations": 4,
-                            "max_completion_length": 8, "learning_rate": 1e-5, "warmup_steps": 1, "logging_steps": 1,
+                            "max_completion_length": 8, "learning_rate": s.stage4_learning_rate, "warmup_steps": 1, "logging_steps": 1,
                             "save_steps": max(1, s.stage4_steps // 2), "save_total_limit": 1, "beta": 0.0})
-        rewards = [e.get("reward") for e in trainer.state.log_history if "reward" in e]
+        logged = [e for e in trainer.state.log_history if "reward" in e]
         tmp = stage_dir / "done.json.tmp"
-        tmp.write_text(json.dumps({"steps": s.stage4_steps, "rewards": rewards}))
+        tmp.write_text(json.dumps({"steps": s.stage4_steps, "rewards": [e["reward"] for e in logged],
+                                   "reward_std": [e.get("reward_std") for e in logged]}))
         tmp.replace(stage_dir / "done.json")
-    rewards = json.loads((stage_dir / "done.json").read_text())["rewards"]
-    return {"model": str(stage_dir), "steps": s.stage4_steps, "rewards": rewards}
+    done = json.loads((stage_dir / "done.json").read_text())
+    return {"model": str(stage_dir), "steps": s.stage4_steps, "learning_rate": s.stage4_learning_rate,
+            "rewards": done["rewards"], "reward_std": done.get("reward_std", [])}
 
 
 # --- evaluation, demo, cards -----------------------------------------------------------------------------------
@@ -347,21 +396,31 @@ def _load_model(path: str | Path):
     return load_model_and_processor(path)
 
 
-def _evaluate(run: _Run) -> dict:
-    from .evaluation.perception import chance_accuracy, choose_options, perception_accuracy, perception_items
+UAS_MODEL, CONTROL = "UAS-Audio (stage 3)", "ASR-only control"
 
-    items = perception_items(_heldout_truth(run), seed=run.settings.seed)
-    models = {"ASR-only control": run.results["train_control"]["model"],
-              "UAS-Audio (stage 3)": run.results["train_uas"]["model"]}
+
+def _evaluate(run: _Run) -> dict:
+    """Every model on the held-out multiple-choice items, with their own audio and with each clip's audio swapped
+    for another held-out clip's (what survives the swap is label prior, not listening); the majority-label and
+    random-choice baselines on the same items."""
+    from .evaluation.perception import (chance_accuracy, choose_options, majority_accuracy, perception_accuracy,
+                                        perception_items, shuffled_audio)
+
+    items = perception_items(_heldout_truth(run), seed=run.settings.seed, kinds=("mc",))
+    blind = shuffled_audio(items)
+    models = {UAS_MODEL: run.results["train_uas"]["model"], CONTROL: run.results["train_control"]["model"]}
     if "train_grpo" in run.results:
         models["UAS-Audio (stage 4)"] = run.results["train_grpo"]["model"]
-    scores = {}
+    scores, shuffled = {}, {}
     for name, path in models.items():
         model, processor = _load_model(path)
-        picks = choose_options(model, processor, items, desc=f"held-out MCQ: {name}")
-        scores[name] = perception_accuracy(items, picks)
-    return {"num_items": len(items), "num_clips": len(run.results["split"]["heldout"]), "scores": scores,
-            "chance": chance_accuracy(items)}
+        scores[name] = perception_accuracy(items, choose_options(model, processor, items, desc=f"held-out MCQ: {name}"))
+        shuffled[name] = perception_accuracy(blind, choose_options(model, processor, blind,
+                                                                   desc=f"held-out MCQ, audio shuffled: {name}"))
+    training = [r["uas"] for r in _annotated_train(run).select_columns(["uas"])]
+    return {"num_items": len(items), "num_clips": len(run.results["split"]["heldout"]), "readout": "qa",
+            "scores": scores, "shuffled": shuffled, "chance": chance_accuracy(items),
+            "majority": majority_accuracy(items, training)}
 
 
 def _demo(run: _Run) -> dict:
@@ -386,6 +445,36 @@ def _demo(run: _Run) -> dict:
     return {"outputs": outputs}
 
 
+#: Fields the demo compares between a held-out clip's reference record and the pipeline's prediction.
+_DEMO_FIELDS = ("transcription", "paralinguistics.gender", "paralinguistics.age", "paralinguistics.emotion",
+                "paralinguistics.accent", "nonLinguisticEvents.discreteEvents", "nonLinguisticEvents.continuousEvents")
+
+
+def _demo_value(record: dict | None, path: str) -> str:
+    from .schema import get_field
+
+    value = get_field(record, path) if record else None
+    if isinstance(value, list):
+        return ", ".join(e.get("label", "?") for e in value) or "(none)"
+    return "(null)" if value is None else str(value)
+
+
+def _demo_lines(run: _Run) -> list[str]:
+    lines = ["Each held-out clip's reference record (the generator's ground truth) beside the pipeline's holistic "
+             "output. The output is schema-valid JSON by construction of the grammar whatever the weights, so "
+             "validity says nothing about correctness; the last column does.", ""]
+    for o in run.results["demo"]["outputs"]:
+        rows, same = [], 0
+        for path in _DEMO_FIELDS:
+            ref, pred = _demo_value(o["reference"], path), _demo_value(o["uas"], path)
+            match = ref.lower() == pred.lower()
+            same += match
+            rows.append((path, ref.replace("|", "/"), pred.replace("|", "/"), "yes" if match else "no"))
+        lines += [f"**{o['id']}**: {same} of {len(_DEMO_FIELDS)} fields equal to the reference", ""]
+        lines += _table(("field", "reference", "prediction", "equal"), rows) + [""]
+    return lines
+
+
 def _cards(run: _Run) -> dict:
     import datasets
 
@@ -402,7 +491,12 @@ def _cards(run: _Run) -> dict:
     if s.train_encoder:  # the recipes' sets plus the random encoder, trained in both stages here
         for stage in stages:
             stage["trainable"] += " + audio encoder"
-    card = build_model_card(model, processor, recipe=stages, repo_id="your-name/uas-audio-tiny-quickstart")
+    ev = run.results["evaluate"]
+    reports = [{"bench": "synthetic-perception", "dataset_name": f"held-out synthetic clips, {name}",
+                "perception": scores["perception"], "content": scores["content"], "counts": scores["counts"],
+                "shuffled": ev["shuffled"][name]} for name, scores in ev["scores"].items()]
+    card = build_model_card(model, processor, recipe=stages, eval_results=reports,
+                            repo_id="your-name/uas-audio-tiny-quickstart")
     (report_dir / "model-card.md").write_text(str(card))
     annotated = load_annotations(run.results["annotate"]["dir"], status="accepted")
     qa = datasets.load_dataset("parquet", data_files=str(Path(run.results["qa"]["dir"]) / "qa.parquet"), split="train")
@@ -412,13 +506,28 @@ def _cards(run: _Run) -> dict:
     return {"model_card": str(report_dir / "model-card.md"), "dataset_card": str(report_dir / "dataset-card.md")}
 
 
-def _plots(run: _Run) -> list[Path]:
-    from .evaluation.plots import plot_perception_reasoning
+def _interval(scores: dict, key: str, field: bool = False) -> tuple[float, float, float] | None:
+    """(accuracy, low, high) in percent with the 95 % Wilson interval, or None when nothing was counted."""
+    from .evaluation.intervals import wilson_interval
 
-    scores = run.results["evaluate"]["scores"]
-    models = {name: (100 * (s["perception"] or 0.0), 100 * (s["reasoning"] or 0.0)) for name, s in scores.items()}
-    return plot_perception_reasoning(models, run.out / "perception-reasoning.png", paper_reference=False,
-                                     title="Held-out synthetic MCQ: perception vs content")
+    n = (scores["field_counts"] if field else scores["counts"]).get(key, 0)
+    if not n:
+        return None
+    k = (scores["field_correct"] if field else scores["correct"])[key]
+    low, high = wilson_interval(k, n)
+    return 100 * k / n, 100 * low, 100 * high
+
+
+def _plots(run: _Run) -> list[Path]:
+    from .evaluation.plots import plot_listening
+
+    ev = run.results["evaluate"]
+    models = {name: _interval(s, "perception") for name, s in ev["scores"].items()}
+    shuffled = {name: _interval(s, "perception") for name, s in ev["shuffled"].items()}
+    baselines = {"random choice": 100 * ev["chance"]["perception"],
+                 "majority label": 100 * ev["majority"]["perception"]}
+    return plot_listening(models, shuffled, baselines, run.out / "perception.png",
+                          title="Held-out synthetic MCQ, perception: own audio vs shuffled audio")
 
 
 def _table(header: tuple[str, ...], rows: list[tuple]) -> list[str]:
@@ -431,12 +540,57 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}"
 
 
+def _cell(interval: tuple[float, float, float] | None) -> str:
+    return "-" if interval is None else f"{interval[0]:.1f} [{interval[1]:.0f}, {interval[2]:.0f}]"
+
+
+def listening_points(ev: dict, name: str) -> float | None:
+    """Perception points a model earns from the audio: its accuracy minus its accuracy with shuffled audio."""
+    real, blind = ev["scores"][name]["perception"], ev["shuffled"][name]["perception"]
+    return None if real is None or blind is None else 100 * (real - blind)
+
+
 def _final_table(run: _Run) -> list[str]:
+    """One row per model with its own audio and one with shuffled audio, then the two baselines; every accuracy
+    with its 95 % Wilson interval, n in the header. The content questions appear once, as "content"."""
     ev = run.results["evaluate"]
-    fields = sorted({f for s in ev["scores"].values() for f in s["by_field"]})
-    rows = [(name, _pct(s["perception"]), _pct(s["reasoning"]), *(_pct(s["by_field"].get(f)) for f in fields))
-            for name, s in {**ev["scores"], "random choice (expected)": ev["chance"]}.items()]
-    return _table(("model", "perception %", "content %", *fields), rows)
+    chance = ev["chance"]
+    fields = [f for f in sorted(chance["by_field"]) if f != "content"]
+    header = (f"model (readout: {ev.get('readout', 'qa')})", f"perception % (n={chance['counts']['perception']})",
+              "from audio (pts)", f"content % (n={chance['counts']['content']})",
+              *(f"{f} % (n={chance['field_counts'][f]})" for f in fields))
+    rows = []
+    for name, scores in ev["scores"].items():
+        blind = ev["shuffled"][name]
+        gap = listening_points(ev, name)
+        rows.append((name, _cell(_interval(scores, "perception")), "-" if gap is None else f"{gap:+.1f}",
+                     _cell(_interval(scores, "content")), *(_cell(_interval(scores, f, True)) for f in fields)))
+        rows.append((f"{name}, audio shuffled", _cell(_interval(blind, "perception")), "",
+                     _cell(_interval(blind, "content")), *(_cell(_interval(blind, f, True)) for f in fields)))
+    for name, base in (("majority label of the training annotations (expected)", ev["majority"]),
+                       ("random choice (expected)", chance)):
+        rows.append((name, _pct(base["perception"]), "", _pct(base["content"]),
+                     *(_pct(base["by_field"].get(f)) for f in fields)))
+    return _table(header, rows)
+
+
+def result_lines(run: _Run) -> list[str]:
+    """The quickstart's two RESULT lines: UAS-Audio's perception over the ASR-only control, and over its own
+    score with shuffled audio (points, whatever they measure)."""
+    ev = run.results["evaluate"]
+    uas, ctrl = ev["scores"][UAS_MODEL]["perception"] or 0.0, ev["scores"][CONTROL]["perception"] or 0.0
+    gap = listening_points(ev, UAS_MODEL) or 0.0
+    return [f"RESULT quickstart_perception_gain: {100 * (uas - ctrl):.1f} points (target >= 10)",
+            f"RESULT quickstart_perception_from_audio: {gap:.1f} points (target >= 10)"]
+
+
+def _stage2_drop(losses: list[float]) -> tuple[float, float, float] | None:
+    """Mean of the first and of the last fifth of stage 2's logged losses, and the relative drop (%)."""
+    if len(losses) < 2:
+        return None
+    k = max(1, len(losses) // 5)
+    first, last = sum(losses[:k]) / k, sum(losses[-k:]) / k
+    return first, last, 100 * (first - last) / first
 
 
 def _write_report(run: _Run) -> Path:
@@ -480,39 +634,45 @@ def _write_report(run: _Run) -> Path:
                   + ", ".join(f"{task} {n}" for task, n in rows.items()) + "; sampling ratios "
                   + ", ".join(f"{task} {r:g}" for task, r in run.results["train_uas"]["mixture"]["stage3"].items())
                   + ".", ""]
+    if "train_uas" in run.results:
+        drop = _stage2_drop(run.results["train_uas"].get("stage2_losses", []))
+        if drop:
+            lines += ["## Stage 2: aligning the projector", "",
+                      f"Stage 2 trains the projector between the pretrained base encoder and language model on UAS "
+                      f"JSON ({s.stage2_steps} steps): loss {drop[0]:.3f} over the first fifth of the steps, "
+                      f"{drop[1]:.3f} over the last fifth, a drop of {drop[2]:.0f} %.", ""]
     if "evaluate" in run.results:
         ev = run.results["evaluate"]
+        counts = ev["chance"]["counts"]
         lines += ["## Held-out perception MCQ", "",
-                  f"{ev['num_items']} multiple-choice and yes/no questions on {ev['num_clips']} held-out clips "
-                  f"({ev['scores'][next(iter(ev['scores']))]['counts']}). Each model picks the option whose answer "
-                  "text it finds most likely. Both trained models start from the same random weights and get the same "
-                  f"budget: stage 2 {s.stage2_steps} steps then stage 3 {s.stage3_steps} steps of {s.batch_size} rows "
-                  f"at learning rate {s.learning_rate}"
-                  + (f", the random audio encoder trained too and the audio path's updates x{s.audio_lr_factor:g}"
-                     if s.train_encoder else "") + ". The control sees only ASR rows.", ""]
-        lines += _final_table(run) + ["", "![perception vs content](perception-reasoning.png)", ""]
+                  f"{ev['num_items']} multiple-choice questions ({counts['perception']} perception, "
+                  f"{counts['content']} content: which sentence is spoken) on {ev['num_clips']} held-out synthetic "
+                  "clips, answers from the generator's ground truth. Each model picks the option whose UAS-QA answer "
+                  "text it finds most likely, once with each clip's own audio and once with the audio swapped for "
+                  "another held-out clip's: what survives the swap comes from the questions and options (label "
+                  "priors), and \"from audio\" is the difference. Both trained models start from the same weights "
+                  "(the embedded base encoder and language model, "
+                  + ("pretrained" if s.pretrained else "random") + ") and get the same budget: stage 2 "
+                  f"{s.stage2_steps} steps then stage 3 {s.stage3_steps} steps of {s.batch_size} rows at learning rate "
+                  f"{s.learning_rate}" + (", the audio encoder trained too" if s.train_encoder else "")
+                  + (f", the audio path's updates x{s.audio_lr_factor:g}" if s.audio_lr_factor != 1 else "")
+                  + ". The control sees only ASR rows. Cells: accuracy % [95 % Wilson interval].", ""]
+        lines += _final_table(run) + ["", "![perception, own vs shuffled audio](perception.png)", ""]
         if "train_grpo" in run.results:
             grpo = run.results["train_grpo"]
-            rewards = grpo.get("rewards") or []
-            lines += [f"Stage 4 ran {grpo.get('steps', '?')} GRPO steps on UAS-QA multiple choice; mean reward per "
-                      f"logged step: {', '.join(f'{r:g}' for r in rewards) or 'none logged'}."
-                      + (" Every completion got the same reward, so every GRPO advantage was zero and the weights "
-                         "did not move: at this size the model does not yet write a correct, well-formed answer "
-                         "often enough for GRPO to have a signal." if rewards and not any(rewards) else "")
-                      + (" Its held-out scores are the stage-3 model's: so few steps at learning rate 1e-5 change "
-                         "no choice." if ev["scores"].get("UAS-Audio (stage 4)") == ev["scores"]["UAS-Audio (stage 3)"]
-                         else ""), ""]
-        uas = ev["scores"]["UAS-Audio (stage 3)"]["perception"] or 0
-        ctrl = ev["scores"]["ASR-only control"]["perception"] or 0
-        lines += [f"Perception gain of UAS supervision over the ASR-only control: {100 * (uas - ctrl):+.1f} points "
-                  f"(on {ev['scores']['ASR-only control']['counts'].get('perception', 0)} questions; at this scale "
-                  "differences of a few points are within noise — see benchmarks/perception_ablation.py for seeds).",
-                  ""]
+            rewards, stds = grpo.get("rewards") or [], [x for x in grpo.get("reward_std") or [] if x is not None]
+            before, after = ev["scores"][UAS_MODEL], ev["scores"].get("UAS-Audio (stage 4)")
+            lines += [f"Stage 4 ran {grpo.get('steps', '?')} GRPO steps (learning rate {grpo.get('learning_rate')}) on "
+                      "UAS-QA multiple choice from the stage-3 model, rewards for a correct and a well-formed answer; "
+                      f"mean reward per step: {', '.join(f'{r:.2f}' for r in rewards) or 'none logged'}; reward "
+                      f"standard deviation within a step's groups: {', '.join(f'{x:.2f}' for x in stds) or '-'}"
+                      + (" (all zero: every advantage was zero and the weights did not move)."
+                         if stds and not any(stds) else ".")
+                      + (f" Held-out perception {_pct(before['perception'])} % before, {_pct(after['perception'])} % "
+                         "after." if after else ""), ""]
+        lines += [*result_lines(run), ""]
     if "demo" in run.results:
-        lines += ["## `pipeline(\"audio-to-uas\")` on held-out clips", ""]
-        for o in run.results["demo"]["outputs"]:
-            lines += [f"**{o['id']}** (schema-valid: {o['valid']})", "", "```json",
-                      json.dumps(o["uas"], ensure_ascii=False, indent=1), "```", ""]
+        lines += ["## `pipeline(\"audio-to-uas\")` on held-out clips", ""] + _demo_lines(run)
     if "cards" in run.results:
         lines += ["## Cards", "", "[model card](model-card.md) · [dataset card](dataset-card.md)", ""]
     lines += ["## Timings", ""]
@@ -542,9 +702,9 @@ def _run_steps(out: Path, settings: QuickstartSettings) -> int:
     run = _Run(out, settings)
     for name, fn in (("synthesize", _synthesize), ("validate", _validate), ("composition", _composition),
                      ("annotate", _annotate), ("split", _split), ("qa", _qa),
-                     ("speech_tokenizer", _speech_tokenizer), ("train_uas", _train_uas),
-                     ("train_control", _train_control)):
+                     ("speech_tokenizer", _speech_tokenizer)):
         run.step(name, fn)
+    _train_models(run)
     if settings.stage4_steps > 0:
         run.step("train_grpo", _train_grpo)
     for name, fn in (("evaluate", _evaluate), ("demo", _demo), ("cards", _cards)):
@@ -559,4 +719,5 @@ def _run_steps(out: Path, settings: QuickstartSettings) -> int:
     print("\n".join(_final_table(run)))
     print(f"\nground truth valid: {valid['valid']}/{valid['total']}   report: {report}   plots: "
           + ", ".join(str(p) for p in plots))
+    print("\n".join(result_lines(run)))
     return 0 if valid["valid"] == valid["total"] else 1

@@ -1,7 +1,12 @@
-"""A ready random tiny UAS-Audio model and its processor, for tests, examples and the offline quickstart.
+"""A ready tiny UAS-Audio model and its processor, for tests, examples and the offline quickstart.
 
 The model pairs with the embedded tokenizer: vocabulary size and special-token ids are read from it. Sizes are
 small enough for a CPU forward in milliseconds: a 2-layer, 64-wide encoder and a 2-layer, 64-wide Qwen2.
+
+Two starting points: ``tiny_model()`` is random (what tests want: fast, seeded, no file read), and
+``tiny_model(pretrained=True)`` is the embedded default the quickstart and the perception ablation train: the
+same architecture with the pretrained base encoder and language model of ``uas_audio.base_components`` (the
+paper's setting: a pretrained encoder and LLM, only the projector random), the projector still seeded by ``seed``.
 
 ``input_mode="discrete"`` gives the tiny UAS-Audio-D instead: no encoder or projector, the vocabulary extended
 with ``TINY_NUM_AUDIO_CODES`` code tokens, and a processor whose speech encoder is a tiny random
@@ -90,10 +95,13 @@ def tiny_config(**overrides: Any):
     return UASAudioConfig(**values)
 
 
-def tiny_model(seed: int = 0, **config_overrides: Any):
+def tiny_model(seed: int = 0, pretrained: bool = False, **config_overrides: Any):
     """A random tiny ``UASAudioForConditionalGeneration`` in eval mode, the same weights for the same seed (the
     global torch RNG is left untouched). Generation stops at ``<|im_end|>`` (the tokenizer's eos) or
     ``<|endoftext|>``.
+
+    ``pretrained=True`` loads the embedded base audio encoder and language model (``uas_audio.base_components``)
+    over the random weights; the projector stays random (seeded). Continuous mode and the tiny sizes only.
 
     With ``input_mode="discrete"`` the model has no audio tower and its vocabulary ends with the
     ``TINY_NUM_AUDIO_CODES`` code tokens, at the ids ``tiny_processor(input_mode="discrete")`` gives them."""
@@ -108,6 +116,13 @@ def tiny_model(seed: int = 0, **config_overrides: Any):
         if config.input_mode == "discrete" and not config.num_audio_codes:
             # rows after the embedded vocabulary: where add_tokens puts the codes in the tiny processor's tokenizer
             model.add_audio_codes(TINY_NUM_AUDIO_CODES)
+    if pretrained:
+        from .base_components import load_base_components
+
+        if config.input_mode != "continuous":
+            raise ValueError("tiny_model(pretrained=True): the base components are an audio encoder and a language "
+                             "model for the continuous variant; the discrete variant has no encoder")
+        load_base_components(model)
     facts = _tokenizer_facts()
     model.generation_config.eos_token_id = [facts["im_end"], facts["end_of_text"]]
     model.generation_config.pad_token_id = facts["end_of_text"]

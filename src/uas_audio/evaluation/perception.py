@@ -30,8 +30,9 @@ PERCEPTION_FIELDS: dict[str, str] = {
     **{f"{PARALINGUISTICS}.{k}": k for k in ("gender", "age", "emotion", "accent", "prosody", "timbre")},
     f"{NON_LINGUISTIC_EVENTS}.{EVENT_KEYS[1]}": "events", f"{NON_LINGUISTIC_EVENTS}.{EVENT_KEYS[2]}": "events",
 }
-#: ... or reasoning about content (what is said).
-REASONING_FIELDS: dict[str, str] = {TRANSCRIPTION: "content"}
+#: ... or content (what is said: which sentence is spoken). One name, "content", for these questions everywhere.
+CONTENT_FIELDS: dict[str, str] = {TRANSCRIPTION: "content"}
+GROUPS: tuple[str, ...] = ("perception", "content")
 READOUTS: tuple[str, ...] = ("qa", "uas")
 BENCH = "synthetic-perception"
 _LETTERS = "ABCDEFGH"
@@ -41,7 +42,7 @@ _GENDER_STEM = "What is the speaker's gender?"
 def perception_items(ds, seed: int = 0, kinds: Sequence[str] = ("mc", "yesno")) -> list[EvalItem]:
     """Held-out items from ground-truth UAS records (columns ``id``, ``uas``, ``audio``).
 
-    Each ``EvalItem`` has categories ``group`` (perception or reasoning), ``field`` (gender, age, emotion, accent,
+    Each ``EvalItem`` has categories ``group`` (perception or content), ``field`` (gender, age, emotion, accent,
     prosody, timbre, events, content), ``kind`` (mc or yesno) and ``path`` (the dotted UAS field);
     ``question`` is the exact user text of the UAS-QA format (for multiple choice: the stem and lettered
     options). ``kinds`` picks the question kinds; with ``mc``, every speech clip also gets a two-option gender
@@ -77,8 +78,8 @@ def perception_items(ds, seed: int = 0, kinds: Sequence[str] = ("mc", "yesno")) 
 def _group(path: str) -> tuple[str, str] | None:
     if path in PERCEPTION_FIELDS:
         return "perception", PERCEPTION_FIELDS[path]
-    if path in REASONING_FIELDS:
-        return "reasoning", REASONING_FIELDS[path]
+    if path in CONTENT_FIELDS:
+        return "content", CONTENT_FIELDS[path]
     return None
 
 
@@ -180,33 +181,87 @@ def choose_options(model, processor, items: Sequence[EvalItem], readout: str = "
 
 
 def perception_accuracy(items: Sequence[EvalItem], picks: dict[str, str]) -> dict[str, Any]:
-    """Accuracy overall, per group (perception, reasoning) and per field, with the counted items per group;
-    scored by ``uas_audio.evaluation.score_mcq`` (strict: the letter must be the answer's; a missing pick is
-    wrong)."""
+    """Accuracy overall, per group (perception, content) and per field, with the counted items (``counts``,
+    ``field_counts``) and the correct ones (``correct``, ``field_correct``) for intervals; scored by
+    ``uas_audio.evaluation.score_mcq`` (strict: the letter must be the answer's; a missing pick is wrong)."""
     from .scoring import score_mcq
 
     result = score_mcq(items, picks, scorer="strict")
     by = result.to_dict()["by"]
+    groups, fields = by.get("group", {}), by.get("field", {})
     return {"overall": result.accuracy,
-            "perception": by.get("group", {}).get("perception", {}).get("accuracy"),
-            "reasoning": by.get("group", {}).get("reasoning", {}).get("accuracy"),
-            "by_field": {k: v["accuracy"] for k, v in by.get("field", {}).items()},
-            "counts": {k: v["counted"] for k, v in by.get("group", {}).items()}}
+            **{g: groups.get(g, {}).get("accuracy") for g in GROUPS},
+            "by_field": {k: v["accuracy"] for k, v in fields.items()},
+            "counts": {k: v["counted"] for k, v in groups.items()},
+            "correct": {k: v["correct"] for k, v in groups.items()},
+            "field_counts": {k: v["counted"] for k, v in fields.items()},
+            "field_correct": {k: v["correct"] for k, v in fields.items()}}
 
 
-def chance_accuracy(items: Sequence[EvalItem]) -> dict[str, Any]:
-    """Expected accuracy of picking uniformly at random (mean of 1 / number of options), by group and field."""
+def shuffled_audio(items: Sequence[EvalItem]) -> list[EvalItem]:
+    """The same items with each clip's audio replaced by the next clip's (a rotation over the distinct clips, so
+    no item keeps its own audio): what a model scores from the question and options alone, its label priors."""
+    import dataclasses
+
+    clips = list(dict.fromkeys(i.audio for i in items))
+    if len(clips) < 2:
+        raise ValueError("shuffled audio needs items from at least two clips")
+    rotate = {a: clips[(k + 1) % len(clips)] for k, a in enumerate(clips)}
+    return [dataclasses.replace(i, audio=rotate[i.audio]) for i in items]
+
+
+def _values(record: Any, path: str) -> list[str]:
+    value = get_field(record, path)
+    if value is None:
+        return []
+    if isinstance(value, list):  # an event list: its labels
+        return [e["label"].lower() for e in value if isinstance(e, dict) and e.get("label")]
+    return [str(value).lower()]
+
+
+def majority_accuracy(items: Sequence[EvalItem], training_records: Sequence[Any]) -> dict[str, Any]:
+    """Expected accuracy of the label prior alone: for each item, pick the option whose value is most frequent for
+    the item's field among ``training_records`` (the UAS records the models trained on), ties and never-seen
+    options shared evenly. Yes/no items count at chance (the quickstart and the ablation score multiple choice
+    only). Same structure as :func:`chance_accuracy`."""
+    from collections import Counter
+
+    freq: dict[str, Counter] = {}
+
+    def counts(path):
+        if path not in freq:
+            freq[path] = Counter(v for r in training_records for v in _values(r, path))
+        return freq[path]
+
+    def expected(item):
+        if item.categories.get("kind") != "mc":
+            return 1 / len(item.choices)
+        seen = counts(item.categories["path"])
+        scores = [seen.get(str(c).lower(), 0) for c in item.choices]
+        best = [i for i, s in enumerate(scores) if s == max(scores)]
+        return (item.choices.index(item.answer) in best) / len(best)
+
+    return _expected_table(items, expected)
+
+
+def _expected_table(items: Sequence[EvalItem], expected) -> dict[str, Any]:
     def mean(group):
-        return sum(1 / len(i.choices) for i in group) / len(group) if group else None
+        return sum(expected(i) for i in group) / len(group) if group else None
 
     def having(key, value):
         return [i for i in items if i.categories.get(key) == value]
 
     fields = sorted({i.categories["field"] for i in items})
-    return {"overall": mean(items), "perception": mean(having("group", "perception")),
-            "reasoning": mean(having("group", "reasoning")), "by_field": {f: mean(having("field", f)) for f in fields},
-            "counts": {g: len(having("group", g)) for g in ("perception", "reasoning")}}
+    return {"overall": mean(items), **{g: mean(having("group", g)) for g in GROUPS},
+            "by_field": {f: mean(having("field", f)) for f in fields},
+            "counts": {g: len(having("group", g)) for g in GROUPS},
+            "field_counts": {f: len(having("field", f)) for f in fields}}
 
 
-__all__ = ["PERCEPTION_FIELDS", "REASONING_FIELDS", "READOUTS", "perception_items", "uas_slot_prefix",
-           "choose_options", "perception_accuracy", "chance_accuracy"]
+def chance_accuracy(items: Sequence[EvalItem]) -> dict[str, Any]:
+    """Expected accuracy of picking uniformly at random (mean of 1 / number of options), by group and field."""
+    return _expected_table(items, lambda i: 1 / len(i.choices))
+
+
+__all__ = ["PERCEPTION_FIELDS", "CONTENT_FIELDS", "GROUPS", "READOUTS", "perception_items", "uas_slot_prefix",
+           "choose_options", "perception_accuracy", "shuffled_audio", "chance_accuracy", "majority_accuracy"]

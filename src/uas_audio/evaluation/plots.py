@@ -3,6 +3,8 @@
 - :func:`plot_perception_reasoning`: MMSU perception vs reasoning accuracy per model (the paper's Figure 1b),
   with the paper's Table 1 models available as reference bars.
 - :func:`plot_field_accuracy`: per-field accuracy with 95 % Wilson error bars.
+- :func:`plot_listening`: held-out accuracy per model with its Wilson interval, beside the same model with the audio
+  shuffled across clips, and the random-choice and majority-label lines.
 - :func:`plot_confusion`: a confusion matrix of a categorical UAS field.
 """
 
@@ -68,6 +70,38 @@ def plot_perception_reasoning(models: Mapping[str, tuple[float, float]], out: st
     ax.set_ylim(0, 100)
     ax.set_title(title)
     ax.legend(loc="upper left")
+    return _save(fig, out)
+
+
+def plot_listening(models: Mapping[str, tuple[float, float, float]], shuffled: Mapping[str, tuple[float, float, float]],
+                   baselines: Mapping[str, float], out: str | Path,
+                   title: str = "Held-out accuracy: own audio vs shuffled audio") -> list[Path]:
+    """Bars of accuracy (percent) per model with its own audio and with shuffled audio, each ``(value, low, high)``
+    with a 95 % interval as error bar; ``baselines`` (name → percent) are drawn as horizontal lines."""
+    if not models:
+        raise ValueError("nothing to plot: no models")
+    plt = _pyplot()
+    names = list(models)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(names)), 4.0))
+    width = 0.38
+    for offset, data, color, label, hatch in ((-width / 2, models, "tab:blue", "own audio", None),
+                                              (width / 2, shuffled, "tab:gray", "audio shuffled across clips", "//")):
+        xs = [i + offset for i, n in enumerate(names) if n in data]
+        vals = [data[n] for n in names if n in data]
+        if not vals:
+            continue
+        err = [[v - lo for v, lo, _ in vals], [hi - v for v, _, hi in vals]]
+        ax.bar(xs, [v for v, _, _ in vals], width, yerr=err, capsize=3, color=color, hatch=hatch,
+               edgecolor="white" if hatch else None, label=label)
+        for x, (v, _, hi) in zip(xs, vals):
+            ax.text(x, hi + 0.8, f"{v:.1f}", ha="center", va="bottom", fontsize=7)
+    for (name, value), style in zip(baselines.items(), (":", "--", "-.")):
+        ax.axhline(value, color="black", linestyle=style, linewidth=1, label=f"{name} ({value:.1f})")
+    ax.set_xticks(range(len(names)), names, rotation=15, ha="right")
+    ax.set_ylabel("accuracy (%), 95 % Wilson interval")
+    ax.set_ylim(0, 100)
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=7)
     return _save(fig, out)
 
 

@@ -128,8 +128,21 @@ def _report_results(bench: str, report: Mapping[str, Any]) -> list[EvalResult]:
         return [result(PIPELINE_TAG, "UAS field accuracy", "UAS reference records", "accuracy",
                        100 * field["accuracy"], f"{path} accuracy")
                 for path, field in report["fields"].items()]
+    if bench == "synthetic-perception":
+        # held-out multiple choice on a synthetic corpus: each accuracy beside the same model with shuffled audio
+        data = report.get("dataset_name", "held-out synthetic clips")
+        out = []
+        for group in ("perception", "content"):
+            if report.get(group) is not None:
+                out.append(result(PIPELINE_TAG, "Audio question answering", data, "accuracy", 100 * report[group],
+                                  f"{group.capitalize()} accuracy (n={report['counts'][group]})"))
+            if report.get("shuffled", {}).get(group) is not None:
+                out.append(result(PIPELINE_TAG, "Audio question answering", data, "accuracy",
+                                  100 * report["shuffled"][group],
+                                  f"{group.capitalize()} accuracy, audio shuffled across clips (label prior)"))
+        return out
     raise ValueError(f"unknown benchmark {bench!r} in an evaluation report; expected one of "
-                     f"{[*MCQ_BENCHMARKS, 'asr', 'tts', 'uas']}")
+                     f"{[*MCQ_BENCHMARKS, 'asr', 'tts', 'uas', 'synthetic-perception']}")
 
 
 def recipe_stages(recipe: Any) -> list[dict[str, Any]]:

@@ -1,0 +1,50 @@
+"""The embedded default's pretrained base components: shipped as safetensors with their provenance, loaded by
+``tiny_model(pretrained=True)`` over the random tiny model (projector still seeded), refused where they cannot fit."""
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from uas_audio.base_components import (BASE_DIR, ENCODER_FILE, LANGUAGE_MODEL_FILE, BaseComponentsMissing,
+                                       base_provenance, load_base_components)
+from uas_audio.tiny import tiny_model
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_shipped_files_are_small_and_say_how_they_were_built():
+    sizes = [(BASE_DIR / name).stat().st_size for name in (ENCODER_FILE, LANGUAGE_MODEL_FILE)]
+    assert sum(sizes) < 8 * 2 ** 20
+    facts = base_provenance()
+    for part in ("language_model", "audio_encoder"):
+        assert {"objective", "data", "steps"} <= set(facts[part])
+    assert facts["build"]["command"] == "python -m uas_audio.base_components.build"
+    assert "seed" in facts["build"]["config"] and facts["build"]["config"]["encoder_corpus_seed"] != 0
+    # the pretrainings learned something: losses fell
+    assert facts["language_model"]["loss_last_100"] < 0.5 * facts["language_model"]["loss_first_100"]
+    assert facts["audio_encoder"]["contrast_last_100"] < facts["audio_encoder"]["contrast_first_100"]
+
+
+def test_pretrained_tiny_model_carries_the_base_weights_and_a_seeded_projector():
+    base, other = tiny_model(seed=0, pretrained=True), tiny_model(seed=1, pretrained=True)
+    random = tiny_model(seed=0)
+    encoder = load_file(str(BASE_DIR / ENCODER_FILE))
+    lm = load_file(str(BASE_DIR / LANGUAGE_MODEL_FILE))
+    tower = base.model.audio_tower.state_dict()
+    assert all(torch.equal(tower[k], v) for k, v in encoder.items())
+    assert torch.equal(base.lm_head.weight, lm["lm_head.weight"])
+    assert torch.equal(base.model.language_model.state_dict()["layers.0.self_attn.q_proj.weight"],
+                       lm["layers.0.self_attn.q_proj.weight"])
+    assert not torch.equal(random.lm_head.weight, base.lm_head.weight)
+    assert torch.equal(base.lm_head.weight, other.lm_head.weight)  # the base does not depend on the seed ...
+    proj = lambda m: m.model.multi_modal_projector.linear_1.weight  # noqa: E731
+    assert torch.equal(proj(base), proj(random)) and not torch.equal(proj(base), proj(other))  # ... the projector does
+
+
+def test_base_components_refuse_models_they_do_not_fit(tmp_path):
+    with pytest.raises(ValueError, match="discrete variant"):
+        tiny_model(pretrained=True, input_mode="discrete")
+    with pytest.raises(ValueError, match="built for other sizes"):
+        tiny_model(pretrained=True, audio_config={"intermediate_size": 96})
+    with pytest.raises(BaseComponentsMissing, match="uas_audio.base_components.build"):
+        load_base_components(tiny_model(), tmp_path)
