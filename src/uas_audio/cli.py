@@ -369,11 +369,7 @@ def _merge(args: argparse.Namespace) -> int:
         print(f"uas-audio merge: error: {args.dir}: no adapter_config.json (not a `train --lora` output)",
               file=sys.stderr)
         return 2
-    try:
-        out = merge_lora_folder(args.dir, args.out)
-    except (FileNotFoundError, OSError, ValueError) as err:
-        print(f"uas-audio merge: error: {err}", file=sys.stderr)
-        return 2
+    out = merge_lora_folder(args.dir, args.out)  # a file or value error is reported by main() as one line
     print(f"merged model written to {out}")
     return 0
 

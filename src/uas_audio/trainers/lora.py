@@ -111,18 +111,18 @@ def load_lora_folder(path: str | Path, merge: bool = True):
     path = Path(path)
     base = lora_base(path)
     with tempfile.TemporaryDirectory() as scratch:
+        weights = base
         if base == str(path):
             # the base's files without the adapters beside them (transformers would attach them on load)
             for name in _WEIGHT_FILES + tuple(p.name for p in path.glob("model-*.safetensors")):
                 if (path / name).is_file():
                     (Path(scratch) / name).symlink_to((path / name).resolve())
-            base = scratch
-        model = AutoModelForCausalLM.from_pretrained(base)
+            weights = scratch
+        model = AutoModelForCausalLM.from_pretrained(weights)
         model = PeftModel.from_pretrained(model, path)
         if merge:
             model = merge_lora(model)
-    processor_dir = path if (path / "processor_config.json").is_file() else Path(lora_base(path))
-    processor = AutoProcessor.from_pretrained(processor_dir)
+    processor = AutoProcessor.from_pretrained(path if (path / "processor_config.json").is_file() else base)
     return model.eval(), processor
 
 
