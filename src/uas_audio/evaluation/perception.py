@@ -112,6 +112,26 @@ def uas_slot_prefix(path: str) -> str:
     raise ValueError(f"uas readout: no single-value slot for field {path!r}")
 
 
+def uas_slot_closing(path: str) -> str:
+    """What follows a value's closing quote in the targeted UAS JSON: ``}}`` after a voice field, ``}`` after the
+    transcription, ``,"characteristic":"`` after an event label. Scored texts carry it so the closing quote is
+    tokenized as in a written record (``"}``, ``",``): alone, ``"`` is a token no trained answer has there."""
+    if path == TRANSCRIPTION:
+        return "}"
+    head, _, key = path.partition(".")
+    if head == PARALINGUISTICS and key:
+        return "}}"
+    if head == NON_LINGUISTIC_EVENTS and key in EVENT_KEYS[1:]:
+        return ',"characteristic":"'
+    raise ValueError(f"uas readout: no single-value slot for field {path!r}")
+
+
+def _value_end(text: str, start: int) -> int:
+    """Index just past the closing quote of the JSON string value whose first character is ``text[start]``."""
+    _, end = json.JSONDecoder().raw_decode('"' + text[start:])
+    return start + end - 1
+
+
 def _candidates(item: EvalItem, readout: str) -> tuple[str, list[str], str | None]:
     """(user text, assistant texts, scored suffix start) of an item under ``readout``."""
     if readout == "qa":
@@ -122,27 +142,29 @@ def _candidates(item: EvalItem, readout: str) -> tuple[str, list[str], str | Non
         if item.categories.get("kind") != "mc":
             raise ValueError(f"uas readout: item {item.id} is {item.categories.get('kind')!r}; the UAS readout "
                              "scores the options of multiple-choice items only")
-        prefix = uas_slot_prefix(item.categories["path"])
-        return HOLISTIC_PROMPT, [prefix + json.dumps(c, ensure_ascii=False)[1:] for c in item.choices], prefix
+        path = item.categories["path"]
+        prefix, closing = uas_slot_prefix(path), uas_slot_closing(path)
+        return HOLISTIC_PROMPT, [prefix + json.dumps(c, ensure_ascii=False)[1:] + closing for c in item.choices], prefix
     raise ValueError(f"unknown readout {readout!r}; choose from {READOUTS}")
 
 
 def _scored_positions(tokenizer, labels, input_ids, texts: list[str], prefix: str | None) -> list[list[int]]:
-    """Per row, the label positions scored: every assistant token (qa), or only the option value's tokens and
-    its closing quote (uas: the shared prefix and the end-of-turn tokens are left out)."""
+    """Per row, the label positions scored: every assistant token (qa), or only the tokens that cover the option
+    value and its closing quote (uas: the shared prefix, what follows the quote and the end of turn are left out;
+    the token holding the closing quote is the one a written record has there, ``"}`` or ``",``)."""
     rows = []
     for r, text in enumerate(texts):
         positions = (labels[r] != -100).nonzero().flatten().tolist()
         if prefix is None:
             rows.append(positions)
             continue
-        full = tokenizer(text, add_special_tokens=False)["input_ids"]
-        head = tokenizer(prefix, add_special_tokens=False)["input_ids"]
-        shared = next((i for i, (a, b) in enumerate(zip(full, head)) if a != b), min(len(full), len(head)))
+        encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        full = encoded["input_ids"]
         if [int(t) for t in input_ids[r, positions[: len(full)]]] != full:
             raise RuntimeError("uas readout: the chat template tokenized the assistant text differently from the "
                                "tokenizer alone; cannot locate the option's tokens")
-        rows.append(positions[shared: len(full)])
+        start, end = len(prefix), _value_end(text, len(prefix))
+        rows.append([positions[k] for k, (a, b) in enumerate(encoded["offset_mapping"]) if a < end and b > start])
     return rows
 
 
@@ -263,5 +285,6 @@ def chance_accuracy(items: Sequence[EvalItem]) -> dict[str, Any]:
     return _expected_table(items, lambda i: 1 / len(i.choices))
 
 
-__all__ = ["PERCEPTION_FIELDS", "CONTENT_FIELDS", "GROUPS", "READOUTS", "perception_items", "uas_slot_prefix",
+__all__ = [
+    "PERCEPTION_FIELDS", "CONTENT_FIELDS", "GROUPS", "READOUTS", "perception_items", "uas_slot_prefix", "uas_slot_closing",
            "choose_options", "perception_accuracy", "shuffled_audio", "chance_accuracy", "majority_accuracy"]
