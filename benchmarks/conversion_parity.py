@@ -6,9 +6,11 @@ tones, 0.3–2.9 s, lengths drawn per clip) and the same prompt. Columns: the la
 every clip, with the source fed the converted processor's features padded as it needs (Qwen2-Audio: zeros to its
 30 s window; Qwen3-ASR: zeros to whole 100-frame chunks); how many clips' greedy continuations (16 new tokens) are
 identical; the logit scale (max |logit|) for reference. A last Qwen2-Audio row is the peer of the real-use path: the
-source on its own processor's features (WhisperFeatureExtractor, audio padded with silence to 30 s) against the
-converted model on the converted processor's variable-length features; Qwen2-Audio's convolutions read the 30 s
-padding at a clip's last frames, so this row differs by design and has no target. Sources that do not convert are
+source on its own processor's features (WhisperFeatureExtractor, audio padded with silence to 30 s, and as many
+placeholders as its processor writes: it counts ``ceil(samples / 160)`` mel frames where ours counts
+``samples // 160``) against the converted model on the converted processor's variable-length features; Qwen2-Audio's
+convolutions read the 30 s padding at a clip's last frames, so this row differs by design and has no target (when the
+placeholder counts differ, the next-token logits after the prompt are compared). Sources that do not convert are
 listed with the reason. Sizes are tiny (random weights, no download): parity is a property of the computation, not
 of the weights.
 
@@ -87,6 +89,17 @@ def _source_inputs(family: str, inputs, features=None, mask=None) -> dict:
             key: mask}
 
 
+def _with_placeholders(inputs, model, whisper_mask) -> dict:
+    """``inputs`` with the clip's placeholder run resized to what Qwen2-Audio's processor writes: WhisperFeatureExtractor
+    marks ``ceil(samples / 160)`` frames (our extractor ``samples // 160``), so a clip may get one placeholder more."""
+    ids = inputs["input_ids"][0].tolist()
+    token = model.config.audio_token_id
+    first, count = ids.index(token), ids.count(token)
+    wanted = int(model.num_audio_tokens(whisper_mask.sum(-1))[0])
+    ids = ids[:first] + [token] * wanted + ids[first + count:]
+    return {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
+
+
 def measure(family: str, clips: list[np.ndarray], new_tokens: int) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         source = _save_source(family, Path(tmp) / "source")
@@ -110,14 +123,20 @@ def measure(family: str, clips: list[np.ndarray], new_tokens: int) -> list[dict]
             runs = {"exact": _source_inputs(family, inputs)}
             if family == "qwen2_audio":
                 own = whisper(clip, sampling_rate=SR, return_attention_mask=True, return_tensors="pt")
-                runs["own"] = _source_inputs(family, inputs, own["input_features"], own["attention_mask"])
+                runs["own"] = _source_inputs(family, _with_placeholders(inputs, model, own["attention_mask"]),
+                                             own["input_features"], own["attention_mask"])
             for key, source_inputs in runs.items():
                 theirs = source(**source_inputs).logits
                 theirs_gen = source.generate(**source_inputs, max_new_tokens=new_tokens, do_sample=False)
+                theirs_gen = theirs_gen[:, source_inputs["input_ids"].shape[1]:]
                 row = rows[key]
-                row["delta"] = max(row["delta"], (ours - theirs).abs().max().item())
+                if theirs.shape == ours.shape:
+                    row["delta"] = max(row["delta"], (ours - theirs).abs().max().item())
+                else:  # one placeholder more or fewer: compare the next-token logits after the prompt
+                    row["delta"] = max(row["delta"], (ours[:, -1] - theirs[:, -1]).abs().max().item())
+                ours_new = ours_gen[:, inputs["input_ids"].shape[1]:]
                 row["scale"] = max(row["scale"], theirs.abs().max().item())
-                row["same_generation"] += int(torch.equal(ours_gen, theirs_gen))
+                row["same_generation"] += int(torch.equal(ours_new, theirs_gen))
     return list(rows.values())
 
 
