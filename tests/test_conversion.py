@@ -2,6 +2,8 @@
 convert into UAS-Audio with the same logits on the same audio and text and the same greedy generation; the converted
 folder reloads, trains a stage-3 step, and sources that do not map are refused with their reason."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -169,3 +171,22 @@ def test_cli_convert_writes_a_folder_and_reports_mistakes_in_one_line(converted,
     assert err.startswith("uas-audio convert: error:") and "no config.json" in err and "Traceback" not in err
     assert cli_main(["convert", str(root / "source"), str(tmp_path / "out")]) == 2  # not over a full folder
     assert "not empty" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_converted_model_trains_through_stages_2_to_4(converted, tmp_path):
+    from test_train_tasks import make_qa_dataset, make_uas_dataset
+    from uas_audio.trainers import tasks as T
+    from uas_audio.trainers.run_stages import train_stages
+
+    _, _, _, _, _, root = converted
+    ds = make_uas_dataset(2)
+    stages = [(2, T.uas_rows(ds)), (3, T.asr_rows(ds)), (4, T.prompt_rows(make_qa_dataset(ds).select([0, 1])))]
+    folder = train_stages(stages, tmp_path / "run", [1, 1, 1], batch_size=2, learning_rate=1e-3, progress=False,
+                          checkpoints=False, model=root / "converted",
+                          stage_overrides={4: {"num_generations": 2, "max_completion_length": 8}})
+    for stage in (2, 3, 4):
+        losses = json.loads((tmp_path / "run" / f"stage{stage}" / "done.json").read_text())["losses"]
+        assert losses and all(np.isfinite(losses)), (stage, losses)
+    reloaded = AutoModelForCausalLM.from_pretrained(folder)
+    assert type(reloaded.model.audio_tower).__name__ in ("Qwen2AudioEncoder", "Qwen3ASREncoder")
