@@ -385,6 +385,58 @@ class UASAudioEncoder(UASAudioPreTrainedModel):
         return encoder.to(dtype) if dtype is not None else encoder
 
 
+#: Audio LLMs (and their encoders) whose audio tower ``audio_encoder_from_checkpoint`` takes: model_type -> whether
+#: the checkpoint is a composite (its ``audio_config`` describes the encoder) or the bare encoder.
+_TRANSFORMERS_AUDIO_CHECKPOINTS = {
+    "qwen2_audio": True, "qwen3_asr": True, "qwen2_audio_encoder": False, "qwen3_asr_encoder": False,
+}
+
+
+def audio_encoder_from_checkpoint(path_or_id: str | os.PathLike, dtype: torch.dtype | None = None) -> PreTrainedModel:
+    """The audio encoder of a checkpoint, with its weights: Whisper (``UASAudioEncoder.from_whisper``), or the encoder
+    of a Qwen2-Audio / Qwen3-ASR checkpoint (transformers' ``Qwen2AudioEncoder`` / ``Qwen3ASREncoder``, the
+    ``qwen2_audio`` and ``aut`` families); only the encoder's tensors are read from the safetensors files."""
+    folder = _resolve_checkpoint_folder(path_or_id)
+    config = AutoConfig.from_pretrained(folder)
+    model_type = getattr(config, "model_type", None)
+    if model_type == "whisper":
+        return UASAudioEncoder.from_whisper(folder, dtype=dtype)
+    if model_type not in _TRANSFORMERS_AUDIO_CHECKPOINTS:
+        raise ValueError(
+            f"{path_or_id}: no audio encoder UAS-Audio can use (model_type={model_type!r}); expected a Whisper, "
+            "Qwen2-Audio or Qwen3-ASR checkpoint"
+        )
+    audio_config = config.audio_config if _TRANSFORMERS_AUDIO_CHECKPOINTS[model_type] else config
+    encoder = build_transformers_encoder(audio_config)
+    expected = encoder.state_dict()
+    first = next(iter(expected))
+    files = _safetensors_files(folder)
+    prefix = next((p for p in ("model.audio_tower.", "audio_tower.", "") if p + first in files), None)
+    if prefix is None:
+        raise ValueError(f"{path_or_id}: no {type(encoder).__name__} weights found (looked for {first!r})")
+    from safetensors import safe_open
+
+    state = {}
+    for name in expected:
+        with safe_open(files[prefix + name], framework="pt") as f:
+            state[name] = f.get_tensor(prefix + name)
+    encoder.load_state_dict(state, strict=True)
+    return encoder.to(dtype) if dtype is not None else encoder
+
+
+def _safetensors_files(folder: Path) -> dict[str, Path]:
+    """Tensor name -> the safetensors file holding it, for a single-file or sharded checkpoint."""
+    from safetensors import safe_open
+
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        return {name: folder / shard for name, shard in json.loads(index.read_text())["weight_map"].items()}
+    if (folder / "model.safetensors").is_file():
+        with safe_open(folder / "model.safetensors", framework="pt") as f:
+            return {name: folder / "model.safetensors" for name in f.keys()}
+    raise FileNotFoundError(f"{folder}: no model.safetensors or model.safetensors.index.json")
+
+
 def _resolve_checkpoint_folder(path_or_id: str | os.PathLike) -> Path:
     """A local checkpoint folder, or the snapshot of a Hub repository (configs and safetensors only)."""
     path = Path(path_or_id)
@@ -414,15 +466,7 @@ def _whisper_encoder_state_from_files(folder: Path) -> dict[str, torch.Tensor]:
     """Read only the encoder tensors from a (possibly sharded) safetensors checkpoint."""
     from safetensors import safe_open
 
-    index = folder / "model.safetensors.index.json"
-    if index.is_file():
-        weight_map = json.loads(index.read_text())["weight_map"]
-        files = {name: folder / shard for name, shard in weight_map.items()}
-    elif (folder / "model.safetensors").is_file():
-        with safe_open(folder / "model.safetensors", framework="pt") as f:
-            files = {name: folder / "model.safetensors" for name in f.keys()}
-    else:
-        raise FileNotFoundError(f"{folder}: no model.safetensors or model.safetensors.index.json")
+    files = _safetensors_files(folder)
     prefix = _whisper_encoder_prefix(files.keys())
     state = {}
     for name, file in files.items():
@@ -862,9 +906,13 @@ class UASAudioForConditionalGeneration(UASAudioPreTrainedModel, GenerationMixin)
         dtype: torch.dtype | None = None,
         attn_implementation: str | None = None,
     ):
-        """Assemble a model from a Whisper checkpoint's encoder and a causal-LM checkpoint (weights copied) and a
+        """Assemble a model from an audio encoder checkpoint and a causal-LM checkpoint (weights copied) and a
         matching ``UASAudioProcessor``: the audio and chat special tokens are added to the LLM's tokenizer (or
-        ``tokenizer``), the embeddings resized, the LM head untied. Returns ``(model, processor)``."""
+        ``tokenizer``), the embeddings resized, the LM head untied. Returns ``(model, processor)``.
+
+        ``audio_encoder`` is a Whisper checkpoint (the ``whisper`` family), a Qwen2-Audio one (its encoder: the
+        ``qwen2_audio`` family) or a Qwen3-ASR one (its AuT encoder: the ``aut`` family); only the encoder's tensors
+        are read. To keep a whole audio LLM instead, with its own projector and LM, see ``convert_audio_llm``."""
         try:
             from uas_audio.processing import UASAudioFeatureExtractor, UASAudioProcessor
             from uas_audio.processing.chatml import (
@@ -882,7 +930,7 @@ class UASAudioForConditionalGeneration(UASAudioPreTrainedModel, GenerationMixin)
         from transformers import AutoTokenizer
 
         lm = AutoModelForCausalLM.from_pretrained(language_model, dtype=dtype, use_safetensors=True)
-        encoder = UASAudioEncoder.from_whisper(audio_encoder, dtype=lm.dtype)
+        encoder = audio_encoder_from_checkpoint(audio_encoder, dtype=lm.dtype)
         if tokenizer is None:
             tokenizer = AutoTokenizer.from_pretrained(language_model)
         special = (AUDIO_TOKEN, AUDIO_BOS, AUDIO_EOS, SPEECH_BOS, SPEECH_EOS, IM_START, IM_END)
@@ -939,6 +987,8 @@ class UASAudioForConditionalGeneration(UASAudioPreTrainedModel, GenerationMixin)
             tokenizer=tokenizer,
             chat_template=CHAT_TEMPLATE,
             stack_factor=stack_factor,
+            encoder_family=family_of(encoder.config),
+            window_frames=window_frames_of(encoder.config),
         )
         return model, processor
 
