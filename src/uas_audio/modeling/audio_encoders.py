@@ -26,6 +26,8 @@ from torch import nn
 from transformers.masking_utils import create_bidirectional_mask
 
 FAMILIES = ("whisper", "qwen2_audio", "aut")
+#: Mel frames per window of each family as released: 30 s for Whisper and Qwen2-Audio, AuT's 100-frame chunk.
+DEFAULT_WINDOW_FRAMES = {"whisper": 3000, "qwen2_audio": 3000, "aut": 100}
 #: ``audio_config.model_type`` → family.
 FAMILY_OF_MODEL_TYPE = {"uas_audio_encoder": "whisper", "qwen2_audio_encoder": "qwen2_audio", "qwen3_asr_encoder": "aut"}
 
@@ -231,6 +233,7 @@ def encode_with_transformers_encoder(tower, family: str, input_features, input_f
 
 
 __all__ = [
+    "DEFAULT_WINDOW_FRAMES",
     "FAMILIES",
     "build_transformers_encoder",
     "encode_with_transformers_encoder",

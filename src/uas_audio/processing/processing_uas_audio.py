@@ -25,8 +25,8 @@ import numpy as np
 from transformers import BatchFeature
 from transformers.processing_utils import MultiModalData, ProcessorMixin
 
-from ..audio.frames import WINDOW_FRAMES, num_mel_frames
-from ..modeling.audio_encoders import FAMILIES, audio_tokens
+from ..audio.frames import num_mel_frames
+from ..modeling.audio_encoders import DEFAULT_WINDOW_FRAMES, FAMILIES, audio_tokens
 from .chatml import AUDIO_BOS, AUDIO_EOS, AUDIO_TOKEN, END_OF_TEXT, IM_END
 
 if TYPE_CHECKING:
@@ -63,6 +63,10 @@ class UASAudioProcessor(ProcessorMixin):
 
     ``speech_encoder`` (discrete input mode): a ``UASSpeechTokenizer`` (its ``encode_for_processor`` is used, and
     it is saved with the processor), an object with ``encode(wav) -> list[int]`` or a callable ``wav -> codes``.
+
+    ``encoder_family`` (``whisper``, ``qwen2_audio``, ``aut``) and ``window_frames`` (the family's released window
+    when unset: 3000 mel frames, AuT's 100-frame chunk) must be the model's (``audio_encoders.family_of`` and
+    ``window_frames_of`` of its ``audio_config``); ``from_components`` and ``convert_audio_llm`` set them.
     """
 
     text_kwargs = {"padding": True}
@@ -79,10 +83,12 @@ class UASAudioProcessor(ProcessorMixin):
         audio_eos_token: str = AUDIO_EOS,
         speech_encoder: SpeechEncoder | Callable[[np.ndarray], Sequence[int]] | None = None,
         encoder_family: str = "whisper",
-        window_frames: int = WINDOW_FRAMES,
+        window_frames: int | None = None,
     ):
         if encoder_family not in FAMILIES:
             raise ValueError(f"UASAudioProcessor: encoder_family must be one of {FAMILIES}, got {encoder_family!r}")
+        if window_frames is None:  # the family's released window
+            window_frames = DEFAULT_WINDOW_FRAMES[encoder_family]
         if not isinstance(window_frames, int) or window_frames < 1:
             raise ValueError(f"UASAudioProcessor: window_frames must be a positive integer, got {window_frames!r}")
         self.encoder_family = encoder_family
