@@ -153,3 +153,16 @@ def test_saved_model_and_processor_load_back_with_the_family(family, tmp_path):
     assert type(reloaded.model.audio_tower) is type(model.model.audio_tower)
     with torch.no_grad():
         torch.testing.assert_close(reloaded(**inputs).logits, model(**inputs).logits, atol=0, rtol=0)
+
+
+def test_processor_window_defaults_to_the_familys_and_must_be_known():
+    from uas_audio.processing import UASAudioFeatureExtractor, UASAudioProcessor, load_default_tokenizer
+
+    tokenizer = load_default_tokenizer()
+    windows = {family: UASAudioProcessor(UASAudioFeatureExtractor(), tokenizer, encoder_family=family).window_frames
+               for family in FAMILIES}
+    assert windows == {"whisper": 3000, "qwen2_audio": 3000, "aut": 100}
+    assert all(window_frames_of(tiny_config(audio_config=TINY_AUDIO_FAMILY_CONFIGS[f]).audio_config) == windows[f]
+               for f in FAMILIES)
+    with pytest.raises(ValueError, match="encoder_family must be one of"):
+        UASAudioProcessor(UASAudioFeatureExtractor(), tokenizer, encoder_family="wav2vec2")
