@@ -166,3 +166,11 @@ def test_processor_window_defaults_to_the_familys_and_must_be_known():
                for f in FAMILIES)
     with pytest.raises(ValueError, match="encoder_family must be one of"):
         UASAudioProcessor(UASAudioFeatureExtractor(), tokenizer, encoder_family="wav2vec2")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_blocks_fsdp_wraps_are_the_ones_the_model_has(family):
+    model = tiny_model(audio_config=TINY_AUDIO_FAMILY_CONFIGS[family])
+    layer = {"whisper": "UASAudioEncoderLayer", "qwen2_audio": "Qwen2AudioEncoderLayer",
+             "aut": "Qwen3ASRAudioEncoderLayer"}[family]
+    assert set(model._no_split_modules) == {layer, "Qwen2DecoderLayer"}  # accelerate refuses a name it cannot find

@@ -178,7 +178,9 @@ class UASAudioPreTrainedModel(PreTrainedModel):
     main_input_name = "input_ids"
     input_modalities = ("audio", "text")
     supports_gradient_checkpointing = True
-    _no_split_modules = ["UASAudioEncoderLayer", "Qwen2AudioEncoderLayer", "Qwen3ASRAudioEncoderLayer"]
+    # Blocks never split across devices (accelerate's FSDP wrap reads them too): each audio tower and language model
+    # names its own, and post_init gathers those of the parts this model has.
+    _no_split_modules = []
     _skip_keys_device_placement = [CACHE_NAME]
     _supports_flash_attn = True
     _supports_sdpa = True
@@ -232,6 +234,7 @@ class UASAudioEncoder(UASAudioPreTrainedModel):
     main_input_name = "input_features"
     input_modalities = ("audio",)
     _input_embed_layer = "conv1"
+    _no_split_modules = ["UASAudioEncoderLayer"]
 
     def __init__(self, config: UASAudioEncoderConfig):
         super().__init__(config)
