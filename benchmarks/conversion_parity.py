@@ -145,10 +145,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clips", type=int, default=12, help="clips per source family")
     parser.add_argument("--new-tokens", type=int, default=16, help="greedy tokens generated per clip")
     parser.add_argument("--seed", type=int, default=0, help="seed of the clips")
-    parser.add_argument("--quick", action="store_true", help="2 clips, 4 new tokens: runs in seconds")
+    parser.add_argument("--quick", action="store_true", help="1 clip, 4 new tokens: runs in seconds")
     args = parser.parse_args(argv)
     if args.quick:
-        args.clips, args.new_tokens = 2, 4
+        args.clips, args.new_tokens = 1, 4
     hf_logging.set_verbosity_error()
     torch.set_num_threads(1)
     clips = _clips(args.clips, args.seed)

@@ -21,6 +21,7 @@ from uas_audio.cli import main as cli_main
 from uas_audio.modeling.conversion import convert_audio_llm
 from uas_audio.processing import UASAudioProcessor, load_default_tokenizer
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread is fastest on a shared CPU
 ENCODER = dict(d_model=32, encoder_layers=2, encoder_attention_heads=4, encoder_ffn_dim=64, num_mel_bins=128)
 TEXT = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
             tie_word_embeddings=True, initializer_range=0.2)

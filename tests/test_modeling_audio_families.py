@@ -14,6 +14,7 @@ from uas_audio.modeling import UASAudioForConditionalGeneration
 from uas_audio.modeling.audio_encoders import audio_tokens, encoder_frames, family_of, window_frames_of
 from uas_audio.tiny import TINY_AUDIO_FAMILY_CONFIGS, tiny_config, tiny_model, tiny_processor
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread is fastest on a shared CPU
 FAMILIES = ("whisper", "qwen2_audio", "aut")
 # Short windows for Whisper and Qwen2-Audio (60 mel frames) so a few hundred frames cross several of them; AuT's
 # chunk is fixed at 100 frames, its attention windows here span 2 chunks.
@@ -95,7 +96,7 @@ def test_processor_placeholders_match_the_model_for_many_clip_lengths(family):
     model = tiny_model(seed=4, audio_config=TINY_AUDIO_FAMILY_CONFIGS[family])
     processor = tiny_processor(audio_family=family)
     rng = np.random.default_rng(0)
-    samples = [int(n) for n in rng.integers(480, 16_000 * 3, size=12)] + [16_000 * 30, 16_000 * 30 + 4_321]
+    samples = [int(n) for n in rng.integers(480, 16_000 * 3, size=12)] + [16_000 * 30 + 4_321]  # past one window
     clips = [0.1 * rng.standard_normal(n).astype(np.float32) for n in samples]
     inputs = processor(text=["<|audio|> hi"] * len(clips), audio=clips, return_tensors="pt")
     placeholders = (inputs["input_ids"] == model.config.audio_token_id).sum(-1)
