@@ -398,7 +398,10 @@ _TRANSFORMERS_AUDIO_CHECKPOINTS = {
 def audio_encoder_from_checkpoint(path_or_id: str | os.PathLike, dtype: torch.dtype | None = None) -> PreTrainedModel:
     """The audio encoder of a checkpoint, with its weights: Whisper (``UASAudioEncoder.from_whisper``), or the encoder
     of a Qwen2-Audio / Qwen3-ASR checkpoint (transformers' ``Qwen2AudioEncoder`` / ``Qwen3ASREncoder``, the
-    ``qwen2_audio`` and ``aut`` families); only the encoder's tensors are read from the safetensors files."""
+    ``qwen2_audio`` and ``aut`` families); only the encoder's tensors are read from the safetensors files. A loaded
+    Whisper model is taken as ``from_whisper`` takes it."""
+    if isinstance(path_or_id, PreTrainedModel):
+        return UASAudioEncoder.from_whisper(path_or_id, dtype=dtype)
     folder = _resolve_checkpoint_folder(path_or_id)
     config = AutoConfig.from_pretrained(folder)
     model_type = getattr(config, "model_type", None)
