@@ -90,8 +90,8 @@ def _source_inputs(family: str, inputs, features=None, mask=None) -> dict:
 
 
 def _with_placeholders(inputs, model, whisper_mask) -> dict:
-    """``inputs`` with the clip's placeholder run resized to what Qwen2-Audio's processor writes: WhisperFeatureExtractor
-    marks ``ceil(samples / 160)`` frames (our extractor ``samples // 160``), so a clip may get one placeholder more."""
+    """``inputs`` with the clip's placeholder run resized to what Qwen2-Audio's processor writes:
+    WhisperFeatureExtractor marks ``ceil(samples / 160)`` frames (our extractor ``samples // 160``), so a clip may get one placeholder more."""
     ids = inputs["input_ids"][0].tolist()
     token = model.config.audio_token_id
     first, count = ids.index(token), ids.count(token)
@@ -154,7 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     clips = _clips(args.clips, args.seed)
 
     results = [row for family in ("qwen2_audio", "qwen3_asr") for row in measure(family, clips, args.new_tokens)]
-    print(f"{args.clips} clips (0.3-2.9 s), greedy {args.new_tokens} new tokens, random tiny sources (d=64, 2+2 layers)")
+    print(f"{args.clips} clips (0.3-2.9 s), greedy {args.new_tokens} new tokens, "
+          "random tiny sources (d=64, 2+2 layers)")
     print(f"{'source':<14} {'converts':<9} {'source inputs':<58} {'max |dlogit|':>12} {'same greedy':>11} "
           f"{'max |logit|':>11} {'convert s':>9}")
     for row in results:

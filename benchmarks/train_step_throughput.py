@@ -49,7 +49,9 @@ SIZES = {
 #: UAS-Audio rows: kind -> (row name, audio_config overrides, projector stack factor, family, window frames)
 UAS_ROWS = {
     "uas_audio": ("UAS-Audio", {}, 4, "whisper", 3000),
-    "uas_audio_qwen2_audio": ("UAS-Audio/Qwen2-Audio enc", {"model_type": "qwen2_audio_encoder"}, 2, "qwen2_audio", 3000),
+    "uas_audio_qwen2_audio": (
+        "UAS-Audio/Qwen2-Audio enc", {"model_type": "qwen2_audio_encoder"}, 2, "qwen2_audio", 3000
+    ),
     "uas_audio_aut": ("UAS-Audio/AuT enc", {"model_type": "qwen3_asr_encoder"}, 1, "aut", 100),
 }
 

@@ -2,11 +2,9 @@
 
 A family is chosen by the ``model_type`` of ``UASAudioConfig.audio_config``:
 
-| family        | ``audio_config``                                  | implementation                                   |
-|---------------|---------------------------------------------------|--------------------------------------------------|
-| ``whisper``     | ``UASAudioEncoderConfig`` (``uas_audio_encoder``)   | ``UASAudioEncoder`` (modeling_uas_audio.py)        |
-| ``qwen2_audio`` | ``Qwen2AudioEncoderConfig`` (``qwen2_audio_encoder``) | transformers' ``Qwen2AudioEncoder`` modules        |
-| ``aut``         | ``Qwen3ASREncoderConfig`` (``qwen3_asr_encoder``)     | transformers' ``Qwen3ASREncoder`` (Qwen3-Omni AuT) |
+- ``whisper``: ``UASAudioEncoderConfig`` (``uas_audio_encoder``), run by ``UASAudioEncoder`` (modeling_uas_audio.py);
+- ``qwen2_audio``: ``Qwen2AudioEncoderConfig`` (``qwen2_audio_encoder``), transformers' ``Qwen2AudioEncoder`` modules;
+- ``aut``: ``Qwen3ASREncoderConfig`` (``qwen3_asr_encoder``), transformers' ``Qwen3ASREncoder`` (Qwen3-Omni's AuT).
 
 Every family maps ``num_frames`` mel frames to encoder frames with one function below (``encoder_frames``), written
 with integer floor divisions only, so the same code runs on Python ints (the processor) and on tensors (the model);
@@ -29,7 +27,11 @@ FAMILIES = ("whisper", "qwen2_audio", "aut")
 #: Mel frames per window of each family as released: 30 s for Whisper and Qwen2-Audio, AuT's 100-frame chunk.
 DEFAULT_WINDOW_FRAMES = {"whisper": 3000, "qwen2_audio": 3000, "aut": 100}
 #: ``audio_config.model_type`` → family.
-FAMILY_OF_MODEL_TYPE = {"uas_audio_encoder": "whisper", "qwen2_audio_encoder": "qwen2_audio", "qwen3_asr_encoder": "aut"}
+FAMILY_OF_MODEL_TYPE = {
+    "uas_audio_encoder": "whisper",
+    "qwen2_audio_encoder": "qwen2_audio",
+    "qwen3_asr_encoder": "aut",
+}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -168,11 +170,13 @@ def encode_qwen2_audio(tower: nn.Module, input_features: torch.Tensor, input_fea
 
 
 def _qwen2_audio_windows(tower: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Windows ``(N, M, T <= 2 * max_source_positions)`` with ``lengths`` real frames → ``(N, ceil(T / 2) // 2, d)``."""
+    """Windows ``(N, M, T <= 2 * max_source_positions)`` with ``lengths`` real frames → ``(N, ceil(T / 2) // 2,
+    d)``."""
     total = features.shape[-1]
     positions = torch.arange(total + 1, device=features.device)[None, :]
     # The real frames, then zeros; one extra zero frame so the conv1 output at index `length` exists for every clip.
-    features = nn.functional.pad(features * (positions[:, :total] < lengths[:, None]).to(features.dtype)[:, None], (0, 1))
+    real = (positions[:, :total] < lengths[:, None]).to(features.dtype)
+    features = nn.functional.pad(features * real[:, None], (0, 1))
     hidden = nn.functional.gelu(tower.conv1(features))
     # conv1 outputs past index `length` would come from other clips' padding in a batch: zero them as a clip alone.
     hidden = hidden * (positions <= lengths[:, None]).to(hidden.dtype)[:, None]

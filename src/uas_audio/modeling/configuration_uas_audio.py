@@ -107,6 +107,11 @@ class UASAudioConfig(PreTrainedConfig):
             raise ValueError(f"UASAudioConfig: input_mode must be one of {INPUT_MODES}, got {self.input_mode!r}")
         if self.projector_stack_factor < 1:
             raise ValueError(f"UASAudioConfig: projector_stack_factor must be >= 1, got {self.projector_stack_factor}")
+        if self.projector_intermediate_size is not None and self.projector_intermediate_size < 1:
+            raise ValueError(
+                "UASAudioConfig: projector_intermediate_size must be >= 1 or None, got "
+                f"{self.projector_intermediate_size}"
+            )
         if self.num_audio_codes < 0:
             raise ValueError(f"UASAudioConfig: num_audio_codes must be >= 0, got {self.num_audio_codes}")
         if self.num_audio_codes and self.audio_code_start is None:
