@@ -1,5 +1,10 @@
 """Training-step throughput: UAS-Audio vs transformers' Qwen2AudioForConditionalGeneration.
 
+Two more rows run UAS-Audio with the other encoder families at equal size (same width, depth, heads and feed-forward
+width; AuT's convolution stack has ``d_model / 2`` channels): Qwen2-Audio's encoder (``qwen2_audio``) and AuT
+(``aut``, transformers' Qwen3-ASR encoder). Projector stacking is chosen so every UAS-Audio row gives 12.5 audio
+tokens per second (Whisper 50 Hz / 4, Qwen2-Audio's pooled 25 Hz / 2, AuT 12.5 Hz / 1).
+
 Both models get the same Qwen2 LLM config and a Whisper-style encoder of the same width and depth (Qwen2-Audio's
 projector is one Linear from each pooled frame; UAS-Audio's stacks 4 frames first), and train on the same seeded
 batches of 3–8 s clips with the same text: a forward with the causal-LM loss and a backward per step (no optimizer
@@ -41,6 +46,16 @@ SIZES = {
 }
 
 
+#: UAS-Audio rows: kind -> (row name, audio_config overrides, projector stack factor, family, window frames)
+UAS_ROWS = {
+    "uas_audio": ("UAS-Audio", {}, 4, "whisper", 3000),
+    "uas_audio_qwen2_audio": (
+        "UAS-Audio/Qwen2-Audio enc", {"model_type": "qwen2_audio_encoder"}, 2, "qwen2_audio", 3000
+    ),
+    "uas_audio_aut": ("UAS-Audio/AuT enc", {"model_type": "qwen3_asr_encoder"}, 1, "aut", 100),
+}
+
+
 @dataclass
 class Measurement:
     name: str
@@ -59,13 +74,17 @@ def _text_config(size: dict) -> dict:
     }
 
 
-def build_uas_audio(size: dict) -> UASAudioForConditionalGeneration:
+def build_uas_audio(size: dict, kind: str = "uas_audio") -> UASAudioForConditionalGeneration:
+    _, overrides, stack, family, _ = UAS_ROWS[kind]
+    audio_config = {"hidden_size": size["d_model"], "num_hidden_layers": size["layers"],
+                    "num_attention_heads": size["heads"], "intermediate_size": size["ffn"], **overrides}
+    if family == "aut":
+        audio_config.update(downsample_hidden_size=size["d_model"] // 2, output_dim=size["d_model"])
     config = UASAudioConfig(
-        audio_config={"hidden_size": size["d_model"], "num_hidden_layers": size["layers"],
-                      "num_attention_heads": size["heads"], "intermediate_size": size["ffn"]},
+        audio_config=audio_config,
         text_config=_text_config(size),
         audio_token_id=AUDIO_TOKEN_ID,
-        projector_stack_factor=4,
+        projector_stack_factor=stack,
     )
     return UASAudioForConditionalGeneration(config)
 
@@ -95,7 +114,11 @@ def make_batches(kind: str, batch_size: int, num_batches: int, seed: int) -> lis
         total = QWEN2_AUDIO_FRAMES if kind == "qwen2_audio" else max(lengths)
         features = torch.randn(batch_size, 128, total, generator=generator)
         mask = (torch.arange(total)[None, :] < torch.tensor(lengths)[:, None]).long()
-        counts = [qwen2_audio_tokens(n) if kind == "qwen2_audio" else frames.num_audio_tokens(n, 4) for n in lengths]
+        if kind == "qwen2_audio":
+            counts = [qwen2_audio_tokens(n) for n in lengths]
+        else:
+            _, _, stack, family, window = UAS_ROWS[kind]
+            counts = [frames.num_audio_tokens(n, stack, window, family) for n in lengths]
         rows, label_rows = [], []
         for count in counts:
             prompt = torch.randint(10, VOCAB_SIZE, (PROMPT_TOKENS,), generator=generator)
@@ -124,7 +147,7 @@ def _rss_mb() -> float:
 def measure(kind: str, size: dict, batch_size: int, steps: int, seed: int, device: str) -> Measurement:
     """Build one model, warm up one step, then time ``steps`` forward+backward steps."""
     torch.manual_seed(seed)
-    model = (build_qwen2_audio(size) if kind == "qwen2_audio" else build_uas_audio(size)).to(device).train()
+    model = (build_qwen2_audio(size) if kind == "qwen2_audio" else build_uas_audio(size, kind)).to(device).train()
     batches = make_batches(kind, batch_size, steps + 1, seed)
     audio_tokens = int(sum(int(b.pop("_audio_tokens")) for b in batches[1:]))
     batches = [{k: v.to(device) for k, v in b.items()} for b in batches]
@@ -151,7 +174,7 @@ def measure(kind: str, size: dict, batch_size: int, steps: int, seed: int, devic
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before  # ru_maxrss is in KiB on Linux
     return Measurement(
-        name="UAS-Audio" if kind == "uas_audio" else "Qwen2-Audio",
+        name="Qwen2-Audio" if kind == "qwen2_audio" else UAS_ROWS[kind][0],
         parameters=sum(p.numel() for p in model.parameters()),
         samples_per_s=batch_size * steps / elapsed,
         seconds_per_step=elapsed / steps,
@@ -200,13 +223,14 @@ def main(argv: list[str] | None = None) -> None:
     settings = (size, args.batch_size, args.steps, args.seed, device)
     ours = measure_isolated("uas_audio", *settings)
     peer = measure_isolated("qwen2_audio", *settings)
+    families = [measure_isolated(kind, *settings) for kind in ("uas_audio_qwen2_audio", "uas_audio_aut")]
 
     threads = f", {torch.get_num_threads()} CPU threads" if device == "cpu" else ""
     print(f"device {device}{threads}, size {args.size} ({size}), batch {args.batch_size}, {args.steps} timed steps, "
           "clips 3-8 s")
-    print(f"{'model':<12} {'params':>12} {'audio tok/batch':>16} {'s/step':>9} {'samples/s':>10} {'peak MB':>9}")
-    for m in (ours, peer):
-        print(f"{m.name:<12} {m.parameters:>12,} {m.audio_tokens:>16} {m.seconds_per_step:>9.3f} "
+    print(f"{'model':<26} {'params':>12} {'audio tok/batch':>16} {'s/step':>9} {'samples/s':>10} {'peak MB':>9}")
+    for m in (ours, peer, *families):
+        print(f"{m.name:<26} {m.parameters:>12,} {m.audio_tokens:>16} {m.seconds_per_step:>9.3f} "
               f"{m.samples_per_s:>10.2f} {m.peak_memory_mb:>9.1f}")
     speedup = ours.samples_per_s / peer.samples_per_s
     memory_ratio = peer.peak_memory_mb / ours.peak_memory_mb if ours.peak_memory_mb > 0 else float("nan")

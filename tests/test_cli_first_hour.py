@@ -21,7 +21,7 @@ from uas_audio.cli import DESCRIPTION, _all_actions, _build_parser
 ENTRY_POINT = Path(sys.executable).with_name("uas-audio")
 CLI = [str(ENTRY_POINT)] if ENTRY_POINT.is_file() else [sys.executable, "-m", "uas_audio.cli"]
 COMMANDS = ("quickstart", "synth", "annotate", "qa", "train-speech", "train", "eval", "review", "review-report",
-            "push", "merge")
+            "push", "merge", "convert")
 
 
 def _wav_bytes(freq=220.0, seconds=0.4, sr=16_000):

@@ -16,7 +16,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 #: Documents run by the default suite (tiny sizes, seconds).
-FAST = ["guide.md"]
+FAST = ["guide.md", "bring-your-own-model.md"]
 #: Chains run by the slow suite: the documents run one after the other in one folder and namespace (the
 #: annotation snippet reads the corpus the synthetic-corpus snippet writes, at its documented size of 500 clips).
 SLOW = [["synthetic-corpus.md", "annotation.md"]]

@@ -1,13 +1,15 @@
 """The variable-length audio encoder: frame arithmetic, padding independence, windows past 30 s, attention
 backends, gradient checkpointing and Whisper weight loading."""
 
+import math
 import pytest
 import torch
 from transformers import WhisperConfig, WhisperForConditionalGeneration, WhisperModel
 
 from uas_audio.audio import frames
 from uas_audio.modeling import UASAudioEncoder, UASAudioEncoderConfig
-from uas_audio.modeling.modeling_uas_audio import _encoder_frames, _stacked_frames
+from uas_audio.modeling.audio_encoders import stacked_frames as _stacked_frames
+from uas_audio.modeling.audio_encoders import whisper_encoder_frames as _encoder_frames
 
 MEL_BINS = 128
 
@@ -36,8 +38,10 @@ def _batch(lengths: list[int], seed: int = 0) -> tuple[torch.Tensor, torch.Tenso
 def test_frame_arithmetic_agrees_with_audio_frames_module():
     lengths = list(range(1, 400)) + [2999, 3000, 3001, 3002, 5999, 6000, 6001, 9001, 12345, 30000, 30001]
     counts = torch.tensor(lengths)
-    encoder = _encoder_frames(counts, frames.WINDOW_FRAMES).tolist()
-    assert encoder == [frames.num_encoder_frames(n) for n in lengths]
+    encoder = _encoder_frames(counts, frames.WINDOW_FRAMES).tolist()  # the model's tensor path
+    assert encoder == [frames.num_encoder_frames(n) for n in lengths]  # the processor's int path
+    window = frames.WINDOW_FRAMES  # Whisper's rule in closed form: 1500 per full window, ceil(rest / 2) after
+    assert encoder == [(n // window) * 1500 + math.ceil((n % window) / 2) for n in lengths]
     for k in (1, 2, 3, 4, 5, 8):
         tokens = _stacked_frames(_encoder_frames(counts, frames.WINDOW_FRAMES), k).tolist()
         assert tokens == [frames.num_audio_tokens(n, k) for n in lengths]

@@ -125,3 +125,47 @@ def test_missing_checkpoint_folder_is_reported(checkpoints, tmp_path):
         UASAudioForConditionalGeneration.from_components(
             audio_encoder=checkpoints["whisper_dir"], language_model=str(tmp_path / "missing-lm")
         )
+
+
+def _audio_llm(kind):
+    """A tiny random Qwen2-Audio or Qwen3-ASR whose encoder from_components takes."""
+    from transformers import Qwen2AudioConfig, Qwen2AudioForConditionalGeneration, Qwen3ASRConfig
+    from transformers import Qwen3ASRForConditionalGeneration
+
+    encoder = dict(d_model=32, encoder_layers=1, encoder_attention_heads=4, encoder_ffn_dim=64, num_mel_bins=128)
+    text = dict(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4,
+                num_key_value_heads=2)
+    torch.manual_seed(3)
+    if kind == "qwen2_audio":
+        return Qwen2AudioForConditionalGeneration(Qwen2AudioConfig(audio_config=encoder,
+                                                                   text_config={"model_type": "qwen2", **text}))
+    return Qwen3ASRForConditionalGeneration(Qwen3ASRConfig(
+        audio_config={"model_type": "qwen3_asr_encoder", **encoder, "downsample_hidden_size": 8, "output_dim": 32},
+        text_config={"model_type": "qwen3", "head_dim": 8, **text}))
+
+
+@pytest.mark.parametrize("kind, family", [("qwen2_audio", "qwen2_audio"), ("qwen3_asr", "aut")])
+def test_the_encoder_of_an_audio_llm_pairs_with_any_language_model(kind, family, checkpoints, tmp_path):
+    source = _audio_llm(kind)
+    source.save_pretrained(tmp_path / kind)
+    model, processor = UASAudioForConditionalGeneration.from_components(
+        audio_encoder=tmp_path / kind, language_model=checkpoints["lm_dir"], stack_factor=1
+    )
+    assert model.model.audio_family == processor.encoder_family == family
+    theirs = source.model.audio_tower.state_dict()
+    ours = model.model.audio_tower.state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    audio = 0.1 * np.random.default_rng(1).standard_normal(16_000 + 555).astype(np.float32)
+    conversation = [{"role": "user", "content": [{"type": "audio", "audio": audio}, {"type": "text", "text": "Hi"}]}]
+    inputs = processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=True,
+                                           return_dict=True, return_tensors="pt")
+    with torch.no_grad():
+        out = model(**inputs)  # refuses a placeholder count different from the encoder's output
+    assert torch.isfinite(out.logits).all()
+
+
+def test_a_checkpoint_without_an_audio_encoder_is_refused(checkpoints):
+    with pytest.raises(ValueError, match="no audio encoder UAS-Audio can use \\(model_type='qwen2'\\)"):
+        UASAudioForConditionalGeneration.from_components(
+            audio_encoder=checkpoints["lm_dir"], language_model=checkpoints["lm_dir"]
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 DESCRIPTION = ("uas-audio: build Unified Audio Schema (UAS) data from audio, train audio LLMs on it with TRL, "
                "evaluate, review and share them.")
@@ -162,6 +163,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", help="a `train --lora` output folder (adapter_config.json)")
     p.add_argument("out", help="folder for the merged model and its processor (safetensors)")
     p.set_defaults(func=_merge)
+
+    # --- convert -------------------------------------------------------------------------------------
+    p = sub.add_parser("convert", help="convert a saved audio LLM (Qwen2-Audio, Qwen3-ASR) into UAS-Audio + processor")
+    p.add_argument("src", help="a saved transformers audio LLM folder (config.json, safetensors, tokenizer)")
+    p.add_argument("out", help="folder for the converted model and its processor (safetensors)")
+    p.set_defaults(func=_convert)
 
     for name, sub_parser in sub.choices.items():  # `uas-audio CMD --help` opens with the command's line
         sub_parser.description = next(a.help for a in sub._choices_actions if a.dest == name)
@@ -371,6 +378,18 @@ def _merge(args: argparse.Namespace) -> int:
         return 2
     out = merge_lora_folder(args.dir, args.out)  # a file or value error is reported by main() as one line
     print(f"merged model written to {out}")
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from .modeling.conversion import convert_audio_llm
+
+    if Path(args.out).exists() and any(Path(args.out).iterdir()):
+        print(f"uas-audio convert: error: {args.out}: exists and is not empty; choose a new folder", file=sys.stderr)
+        return 2
+    model, _ = convert_audio_llm(args.src, args.out)  # a file or value error is reported by main() as one line
+    family = model.model.audio_family
+    print(f"converted {model.config.get_text_config().model_type} LM + {family} encoder to {args.out}")
     return 0
 
 

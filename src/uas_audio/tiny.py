@@ -23,6 +23,14 @@ TINY_AUDIO_CONFIG: dict[str, Any] = {
     "num_attention_heads": 4,
     "intermediate_size": 128,
 }
+#: ``audio_config`` overrides selecting each encoder family at the tiny size (``tiny_model(audio_config=...)``):
+#: transformers' Qwen2-Audio encoder (30 s windows) and AuT (Qwen3-ASR's encoder: 100-frame chunks, attention
+#: windows of 8 chunks, a 16-channel convolution stack).
+TINY_AUDIO_FAMILY_CONFIGS: dict[str, dict[str, Any]] = {
+    "whisper": {},
+    "qwen2_audio": {"model_type": "qwen2_audio_encoder"},
+    "aut": {"model_type": "qwen3_asr_encoder", "downsample_hidden_size": 16, "output_dim": 64},
+}
 TINY_TEXT_CONFIG: dict[str, Any] = {
     "model_type": "qwen2",
     "hidden_size": 64,
@@ -141,17 +149,25 @@ def tiny_speech_tokenizer(seed: int = 0):
         return UASSpeechTokenizer(UASSpeechTokenizerConfig(**TINY_SPEECH_TOKENIZER_CONFIG)).eval()
 
 
-def tiny_processor(stack_factor: int = 4, input_mode: str = "continuous", seed: int = 0):
+def tiny_processor(stack_factor: int = 4, input_mode: str = "continuous", seed: int = 0, audio_family: str = "whisper"):
     """The processor that matches ``tiny_model(input_mode=...)``: default feature extractor and the embedded
     tokenizer; in discrete mode the tokenizer also has the code tokens and the speech encoder is
-    ``tiny_speech_tokenizer(seed)``."""
+    ``tiny_speech_tokenizer(seed)``. ``audio_family`` matches ``tiny_model(audio_config=TINY_AUDIO_FAMILY_CONFIGS[
+    audio_family])``: its placeholder counts are that encoder's."""
+    from .modeling.audio_encoders import window_frames_of
     from .processing import audio_code_token, load_default_processor
 
     processor = load_default_processor(stack_factor=stack_factor, input_mode=input_mode)
+    if audio_family not in TINY_AUDIO_FAMILY_CONFIGS:
+        raise ValueError(f"tiny_processor: audio_family must be one of {tuple(TINY_AUDIO_FAMILY_CONFIGS)}")
+    processor.encoder_family = audio_family
+    audio_config = tiny_config(audio_config=TINY_AUDIO_FAMILY_CONFIGS[audio_family]).audio_config
+    processor.window_frames = window_frames_of(audio_config)
     if input_mode == "discrete":
         processor.tokenizer.add_tokens([audio_code_token(i) for i in range(TINY_NUM_AUDIO_CODES)])
         processor.speech_encoder = tiny_speech_tokenizer(seed)
     return processor
 
 
-__all__ = ["tiny_config", "tiny_model", "tiny_processor", "tiny_speech_tokenizer", "TINY_NUM_AUDIO_CODES"]
+__all__ = ["tiny_config", "tiny_model", "tiny_processor", "tiny_speech_tokenizer", "TINY_AUDIO_FAMILY_CONFIGS",
+           "TINY_NUM_AUDIO_CODES"]

@@ -3,6 +3,7 @@ registration that makes ``AutoConfig`` / ``AutoModel`` / ``AutoModelForCausalLM`
 resolve ``model_type="uas_audio"``."""
 
 from .configuration_uas_audio import UASAudioConfig, UASAudioEncoderConfig
+from .conversion import convert_audio_llm
 from .modeling_uas_audio import (
     UASAudioEncoder,
     UASAudioForConditionalGeneration,
@@ -19,6 +20,7 @@ __all__ = [
     "UASAudioModel",
     "UASAudioPreTrainedModel",
     "UASAudioProjector",
+    "convert_audio_llm",
     "register_modeling",
 ]
 

@@ -10,6 +10,9 @@ from transformers.configuration_utils import SubConfigSpec
 
 PROJECTOR_TYPES = ("linear", "mlp")
 INPUT_MODES = ("continuous", "discrete")
+#: Audio configs of transformers' own encoders that ``audio_config`` may hold (see ``audio_encoders.py``); any other
+#: dict (or none) is a ``UASAudioEncoderConfig``, the Whisper family.
+TRANSFORMERS_AUDIO_ENCODERS = ("qwen2_audio_encoder", "qwen3_asr_encoder")
 
 
 @strict
@@ -60,6 +63,12 @@ class UASAudioConfig(PreTrainedConfig):
     r"""Composite configuration: audio encoder (``audio_config``), projector settings and any causal LM
     (``text_config``, Qwen2 by default).
 
+    ``audio_config`` selects the encoder family by its ``model_type``: a ``UASAudioEncoderConfig`` (Whisper, the
+    default), transformers' ``Qwen2AudioEncoderConfig`` (``qwen2_audio_encoder``: Qwen2-Audio's encoder with its
+    pooling) or ``Qwen3ASREncoderConfig`` (``qwen3_asr_encoder``: AuT, the audio transformer of Qwen3-Omni / Qwen3-ASR).
+    The projector stacks ``projector_stack_factor`` encoder frames; ``projector_type="mlp"`` is Linear-act-Linear
+    through ``projector_intermediate_size`` features (the LLM width when unset).
+
     Token ids (``audio_token_id`` …) come from the tokenizer the model is paired with. ``input_mode="discrete"``
     builds no encoder or projector: audio enters as code tokens of the vocabulary. The audio-code range for the
     speech head is ``[audio_code_start, audio_code_start + num_audio_codes)``. Embeddings are untied unless
@@ -79,6 +88,7 @@ class UASAudioConfig(PreTrainedConfig):
     projector_stack_factor: int = 4
     projector_hidden_act: str = "gelu"
     projector_bias: bool = True
+    projector_intermediate_size: int | None = None
     audio_token_id: int | None = None
     audio_bos_token_id: int | None = None
     audio_eos_token_id: int | None = None
@@ -97,10 +107,17 @@ class UASAudioConfig(PreTrainedConfig):
             raise ValueError(f"UASAudioConfig: input_mode must be one of {INPUT_MODES}, got {self.input_mode!r}")
         if self.projector_stack_factor < 1:
             raise ValueError(f"UASAudioConfig: projector_stack_factor must be >= 1, got {self.projector_stack_factor}")
+        if self.projector_intermediate_size is not None and self.projector_intermediate_size < 1:
+            raise ValueError(
+                "UASAudioConfig: projector_intermediate_size must be >= 1 or None, got "
+                f"{self.projector_intermediate_size}"
+            )
         if self.num_audio_codes < 0:
             raise ValueError(f"UASAudioConfig: num_audio_codes must be >= 0, got {self.num_audio_codes}")
         if self.num_audio_codes and self.audio_code_start is None:
             raise ValueError("UASAudioConfig: num_audio_codes > 0 needs audio_code_start (the id of <|code_0|>)")
+        if isinstance(self.audio_config, dict) and self.audio_config.get("model_type") in TRANSFORMERS_AUDIO_ENCODERS:
+            self.audio_config = AutoConfig.for_model(**self.audio_config)
         super().__post_init__(**kwargs)
         vocab_size = self.text_config.vocab_size
         if self.audio_code_start is not None and self.audio_code_start + self.num_audio_codes > vocab_size:

@@ -4,8 +4,8 @@ Read top to bottom: frame arithmetic → encoder (attention, layer, windows) →
 scatter) → causal-LM head with generation, vocabulary extension and assembly from pretrained parts.
 
 This file is copied next to saved checkpoints for ``trust_remote_code`` loading, so it imports nothing from the
-rest of ``uas_audio`` (only its sibling configuration file). The frame arithmetic below therefore repeats
-``uas_audio.audio.frames``; a test keeps the two equal.
+rest of ``uas_audio`` (only its sibling configuration and audio-encoder files). Each encoder family's frame arithmetic
+lives in ``audio_encoders.py``, the one definition the processor uses as well.
 """
 
 import json
@@ -35,6 +35,15 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, slice_logits_to
 from transformers.utils import TransformersKwargs, can_return_tuple, logging
 from transformers.utils.deprecation import deprecate_kwarg
 
+from .audio_encoders import (
+    audio_tokens,
+    build_transformers_encoder,
+    encode_with_transformers_encoder,
+    family_of,
+    stacked_frames,
+    whisper_encoder_frames,
+    window_frames_of,
+)
 from .configuration_uas_audio import UASAudioConfig, UASAudioEncoderConfig
 
 # transformers 5.24 renamed the KV cache from ``past_key_values`` to ``cache``, both as a forward argument (what
@@ -56,22 +65,6 @@ def audio_code_token(index: int) -> str:
     """The vocabulary entry of speech code ``index`` (as ``uas_audio.processing.audio_code_token``; repeated here
     so ``add_audio_codes`` also works as remote code)."""
     return f"<|code_{index}|>"
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Frame arithmetic (same as uas_audio.audio.frames)
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _encoder_frames(num_frames: torch.Tensor, window_frames: int) -> torch.Tensor:
-    """Encoder frames per clip: full windows give ``window_frames / 2`` each, the rest ``ceil(rest / 2)``."""
-    full, rest = num_frames // window_frames, num_frames % window_frames
-    return full * math.ceil(window_frames / 2) + (rest + 1) // 2
-
-
-def _stacked_frames(num_frames: torch.Tensor, stack_factor: int) -> torch.Tensor:
-    """Groups of ``stack_factor`` consecutive frames, the last one possibly partial: ``ceil(n / k)``."""
-    return (num_frames + stack_factor - 1) // stack_factor
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -185,7 +178,9 @@ class UASAudioPreTrainedModel(PreTrainedModel):
     main_input_name = "input_ids"
     input_modalities = ("audio", "text")
     supports_gradient_checkpointing = True
-    _no_split_modules = ["UASAudioEncoderLayer"]
+    # Blocks never split across devices (accelerate's FSDP wrap reads them too): each audio tower and language model
+    # names its own, and post_init gathers those of the parts this model has.
+    _no_split_modules = []
     _skip_keys_device_placement = [CACHE_NAME]
     _supports_flash_attn = True
     _supports_sdpa = True
@@ -211,6 +206,8 @@ class UASAudioPreTrainedModel(PreTrainedModel):
         super()._init_weights(module)
         if isinstance(module, UASAudioEncoder):
             init.copy_(module.embed_positions.weight, sinusoid_positions(*module.embed_positions.weight.shape))
+        elif hasattr(module, "compute_default_singular_positional_embedding"):  # AuT's sinusoids (a buffer)
+            init.copy_(module.positional_embedding, module.compute_default_singular_positional_embedding())
 
 
 @dataclass
@@ -237,6 +234,7 @@ class UASAudioEncoder(UASAudioPreTrainedModel):
     main_input_name = "input_features"
     input_modalities = ("audio",)
     _input_embed_layer = "conv1"
+    _no_split_modules = ["UASAudioEncoderLayer"]
 
     def __init__(self, config: UASAudioEncoderConfig):
         super().__init__(config)
@@ -253,7 +251,7 @@ class UASAudioEncoder(UASAudioPreTrainedModel):
 
     def output_lengths(self, num_frames: torch.Tensor) -> torch.Tensor:
         """Encoder frames produced for clips of ``num_frames`` mel frames (``uas_audio.audio.frames`` rule)."""
-        return _encoder_frames(num_frames, self.window_frames)
+        return whisper_encoder_frames(num_frames, self.window_frames)
 
     @can_return_tuple
     def forward(
@@ -390,6 +388,61 @@ class UASAudioEncoder(UASAudioPreTrainedModel):
         return encoder.to(dtype) if dtype is not None else encoder
 
 
+#: Audio LLMs (and their encoders) whose audio tower ``audio_encoder_from_checkpoint`` takes: model_type -> whether
+#: the checkpoint is a composite (its ``audio_config`` describes the encoder) or the bare encoder.
+_TRANSFORMERS_AUDIO_CHECKPOINTS = {
+    "qwen2_audio": True, "qwen3_asr": True, "qwen2_audio_encoder": False, "qwen3_asr_encoder": False,
+}
+
+
+def audio_encoder_from_checkpoint(path_or_id: str | os.PathLike, dtype: torch.dtype | None = None) -> PreTrainedModel:
+    """The audio encoder of a checkpoint, with its weights: Whisper (``UASAudioEncoder.from_whisper``), or the encoder
+    of a Qwen2-Audio / Qwen3-ASR checkpoint (transformers' ``Qwen2AudioEncoder`` / ``Qwen3ASREncoder``, the
+    ``qwen2_audio`` and ``aut`` families); only the encoder's tensors are read from the safetensors files. A loaded
+    Whisper model is taken as ``from_whisper`` takes it."""
+    if isinstance(path_or_id, PreTrainedModel):
+        return UASAudioEncoder.from_whisper(path_or_id, dtype=dtype)
+    folder = _resolve_checkpoint_folder(path_or_id)
+    config = AutoConfig.from_pretrained(folder)
+    model_type = getattr(config, "model_type", None)
+    if model_type == "whisper":
+        return UASAudioEncoder.from_whisper(folder, dtype=dtype)
+    if model_type not in _TRANSFORMERS_AUDIO_CHECKPOINTS:
+        raise ValueError(
+            f"{path_or_id}: no audio encoder UAS-Audio can use (model_type={model_type!r}); expected a Whisper, "
+            "Qwen2-Audio or Qwen3-ASR checkpoint"
+        )
+    audio_config = config.audio_config if _TRANSFORMERS_AUDIO_CHECKPOINTS[model_type] else config
+    encoder = build_transformers_encoder(audio_config)
+    expected = encoder.state_dict()
+    first = next(iter(expected))
+    files = _safetensors_files(folder)
+    prefix = next((p for p in ("model.audio_tower.", "audio_tower.", "") if p + first in files), None)
+    if prefix is None:
+        raise ValueError(f"{path_or_id}: no {type(encoder).__name__} weights found (looked for {first!r})")
+    from safetensors import safe_open
+
+    state = {}
+    for name in expected:
+        with safe_open(files[prefix + name], framework="pt") as f:
+            state[name] = f.get_tensor(prefix + name)
+    encoder.load_state_dict(state, strict=True)
+    return encoder.to(dtype) if dtype is not None else encoder
+
+
+def _safetensors_files(folder: Path) -> dict[str, Path]:
+    """Tensor name -> the safetensors file holding it, for a single-file or sharded checkpoint."""
+    from safetensors import safe_open
+
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        return {name: folder / shard for name, shard in json.loads(index.read_text())["weight_map"].items()}
+    if (folder / "model.safetensors").is_file():
+        with safe_open(folder / "model.safetensors", framework="pt") as f:
+            return {name: folder / "model.safetensors" for name in f.keys()}
+    raise FileNotFoundError(f"{folder}: no model.safetensors or model.safetensors.index.json")
+
+
 def _resolve_checkpoint_folder(path_or_id: str | os.PathLike) -> Path:
     """A local checkpoint folder, or the snapshot of a Hub repository (configs and safetensors only)."""
     path = Path(path_or_id)
@@ -419,15 +472,7 @@ def _whisper_encoder_state_from_files(folder: Path) -> dict[str, torch.Tensor]:
     """Read only the encoder tensors from a (possibly sharded) safetensors checkpoint."""
     from safetensors import safe_open
 
-    index = folder / "model.safetensors.index.json"
-    if index.is_file():
-        weight_map = json.loads(index.read_text())["weight_map"]
-        files = {name: folder / shard for name, shard in weight_map.items()}
-    elif (folder / "model.safetensors").is_file():
-        with safe_open(folder / "model.safetensors", framework="pt") as f:
-            files = {name: folder / "model.safetensors" for name in f.keys()}
-    else:
-        raise FileNotFoundError(f"{folder}: no model.safetensors or model.safetensors.index.json")
+    files = _safetensors_files(folder)
     prefix = _whisper_encoder_prefix(files.keys())
     state = {}
     for name, file in files.items():
@@ -444,16 +489,20 @@ def _whisper_encoder_state_from_files(folder: Path) -> dict[str, torch.Tensor]:
 
 class UASAudioProjector(nn.Module):
     """Stack ``k`` consecutive encoder frames (each clip's tail zero-padded) and project them to the LLM width:
-    one linear layer (the paper's linear projection) or Linear-act-Linear with ``projector_type="mlp"``."""
+    one linear layer (the paper's linear projection) or Linear-act-Linear with ``projector_type="mlp"`` (through
+    ``projector_intermediate_size`` features, the LLM width by default)."""
 
     def __init__(self, config: UASAudioConfig):
         super().__init__()
         self.stack_factor = config.projector_stack_factor
         audio_dim, text_dim = config.audio_config.hidden_size, config.text_config.hidden_size
-        self.linear_1 = nn.Linear(self.stack_factor * audio_dim, text_dim, bias=config.projector_bias)
-        if config.projector_type == "mlp":
+        if config.projector_type == "linear":
+            self.linear_1 = nn.Linear(self.stack_factor * audio_dim, text_dim, bias=config.projector_bias)
+        else:
+            inner = config.projector_intermediate_size or text_dim
+            self.linear_1 = nn.Linear(self.stack_factor * audio_dim, inner, bias=config.projector_bias)
             self.act = ACT2FN[config.projector_hidden_act]
-            self.linear_2 = nn.Linear(text_dim, text_dim, bias=config.projector_bias)
+            self.linear_2 = nn.Linear(inner, text_dim, bias=config.projector_bias)
 
     def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``frames`` ``(B, E, d_audio)`` with ``lengths`` valid frames each → ``(sum_b ceil(len_b / k), d_text)``,
@@ -464,7 +513,7 @@ class UASAudioProjector(nn.Module):
         frames = frames.masked_fill(~valid[..., None], 0.0)
         frames = nn.functional.pad(frames, (0, 0, 0, (-num_frames) % k))
         stacked = frames.reshape(batch, -1, k * dim)  # (B, G, k * d_audio)
-        groups = _stacked_frames(lengths, k)
+        groups = stacked_frames(lengths, k)
         keep = torch.arange(stacked.shape[1], device=frames.device)[None, :] < groups[:, None]
         hidden = self.linear_1(stacked[keep])
         if hasattr(self, "linear_2"):
@@ -493,9 +542,14 @@ class UASAudioModel(UASAudioPreTrainedModel):
     def __init__(self, config: UASAudioConfig):
         super().__init__(config)
         if config.input_mode == "continuous":
-            self.audio_tower = UASAudioEncoder(config.audio_config)
+            self.audio_family = family_of(config.audio_config)
+            if self.audio_family == "whisper":
+                self.audio_tower = UASAudioEncoder(config.audio_config)
+            else:  # transformers' own encoder, parameter names as in its checkpoints
+                self.audio_tower = build_transformers_encoder(config.audio_config)
             self.multi_modal_projector = UASAudioProjector(config)
         else:  # discrete: audio arrives as code tokens of the vocabulary
+            self.audio_family = None
             self.audio_tower = None
             self.multi_modal_projector = None
         self.language_model = AutoModel.from_config(config.text_config)
@@ -509,8 +563,9 @@ class UASAudioModel(UASAudioPreTrainedModel):
 
     def num_audio_tokens(self, num_frames: torch.Tensor) -> torch.Tensor:
         """Placeholder tokens for clips of ``num_frames`` mel frames (``uas_audio.audio.frames.num_audio_tokens``)."""
-        window = self.config.audio_config.window_frames
-        return _stacked_frames(_encoder_frames(num_frames, window), self.config.projector_stack_factor)
+        audio_config = self.config.audio_config
+        return audio_tokens(family_of(audio_config), num_frames, window_frames_of(audio_config),
+                            self.config.projector_stack_factor)
 
     @can_return_tuple
     def get_audio_features(
@@ -523,8 +578,14 @@ class UASAudioModel(UASAudioPreTrainedModel):
         if self.audio_tower is None:
             raise ValueError("UASAudioModel: input_mode='discrete' has no audio encoder; audio enters as code tokens")
         # Features arrive in float32 from the processor; run them in the tower's dtype (e.g. bfloat16).
-        input_features = input_features.to(self.audio_tower.conv1.weight.dtype)
-        encoded = self.audio_tower(input_features, input_features_mask, return_dict=True, **kwargs)
+        input_features = input_features.to(self.audio_tower.dtype)
+        if self.audio_family == "whisper":
+            encoded = self.audio_tower(input_features, input_features_mask, return_dict=True, **kwargs)
+        else:
+            hidden, lengths = encode_with_transformers_encoder(
+                self.audio_tower, self.audio_family, input_features, input_features_mask
+            )
+            encoded = UASAudioEncoderOutput(last_hidden_state=hidden, output_lengths=lengths)
         encoded.pooler_output = self.multi_modal_projector(encoded.last_hidden_state, encoded.output_lengths)
         return encoded
 
@@ -851,9 +912,13 @@ class UASAudioForConditionalGeneration(UASAudioPreTrainedModel, GenerationMixin)
         dtype: torch.dtype | None = None,
         attn_implementation: str | None = None,
     ):
-        """Assemble a model from a Whisper checkpoint's encoder and a causal-LM checkpoint (weights copied) and a
+        """Assemble a model from an audio encoder checkpoint and a causal-LM checkpoint (weights copied) and a
         matching ``UASAudioProcessor``: the audio and chat special tokens are added to the LLM's tokenizer (or
-        ``tokenizer``), the embeddings resized, the LM head untied. Returns ``(model, processor)``."""
+        ``tokenizer``), the embeddings resized, the LM head untied. Returns ``(model, processor)``.
+
+        ``audio_encoder`` is a Whisper checkpoint (the ``whisper`` family), a Qwen2-Audio one (its encoder: the
+        ``qwen2_audio`` family) or a Qwen3-ASR one (its AuT encoder: the ``aut`` family); only the encoder's tensors
+        are read. To keep a whole audio LLM instead, with its own projector and LM, see ``convert_audio_llm``."""
         try:
             from uas_audio.processing import UASAudioFeatureExtractor, UASAudioProcessor
             from uas_audio.processing.chatml import (
@@ -871,7 +936,7 @@ class UASAudioForConditionalGeneration(UASAudioPreTrainedModel, GenerationMixin)
         from transformers import AutoTokenizer
 
         lm = AutoModelForCausalLM.from_pretrained(language_model, dtype=dtype, use_safetensors=True)
-        encoder = UASAudioEncoder.from_whisper(audio_encoder, dtype=lm.dtype)
+        encoder = audio_encoder_from_checkpoint(audio_encoder, dtype=lm.dtype)
         if tokenizer is None:
             tokenizer = AutoTokenizer.from_pretrained(language_model)
         special = (AUDIO_TOKEN, AUDIO_BOS, AUDIO_EOS, SPEECH_BOS, SPEECH_EOS, IM_START, IM_END)
@@ -928,6 +993,8 @@ class UASAudioForConditionalGeneration(UASAudioPreTrainedModel, GenerationMixin)
             tokenizer=tokenizer,
             chat_template=CHAT_TEMPLATE,
             stack_factor=stack_factor,
+            encoder_family=family_of(encoder.config),
+            window_frames=window_frames_of(encoder.config),
         )
         return model, processor
 

@@ -1,8 +1,9 @@
 """UASAudioProcessor: log-mel features plus text with each audio placeholder expanded to its exact length.
 
-Every ``<|audio|>`` in the text becomes ``<|audio_bos|>`` + ``num_audio_tokens(frames, stack_factor)`` copies of
-``<|audio|>`` + ``<|audio_eos|>``, the number of vectors the encoder and projector produce for that clip
-(``uas_audio.audio.frames`` is the one definition both sides use). Features of a batch are one row per clip, in
+Every ``<|audio|>`` in the text becomes ``<|audio_bos|>`` + ``num_audio_tokens(frames)`` copies of
+``<|audio|>`` + ``<|audio_eos|>``, the number of vectors the encoder and projector produce for that clip: the
+encoder family's rule (``encoder_family``, ``window_frames``) stacked by ``stack_factor``, from
+``uas_audio.modeling.audio_encoders``, the one definition both sides use. Features of a batch are one row per clip, in
 the order the clips appear across the batch (row by row, left to right); the model scatters row ``k``'s projected
 frames into the ``k``-th placeholder run. Text-only rows simply own no feature rows.
 
@@ -24,7 +25,8 @@ import numpy as np
 from transformers import BatchFeature
 from transformers.processing_utils import MultiModalData, ProcessorMixin
 
-from ..audio.frames import num_audio_tokens, num_mel_frames
+from ..audio.frames import num_mel_frames
+from ..modeling.audio_encoders import DEFAULT_WINDOW_FRAMES, FAMILIES, audio_tokens
 from .chatml import AUDIO_BOS, AUDIO_EOS, AUDIO_TOKEN, END_OF_TEXT, IM_END
 
 if TYPE_CHECKING:
@@ -61,6 +63,10 @@ class UASAudioProcessor(ProcessorMixin):
 
     ``speech_encoder`` (discrete input mode): a ``UASSpeechTokenizer`` (its ``encode_for_processor`` is used, and
     it is saved with the processor), an object with ``encode(wav) -> list[int]`` or a callable ``wav -> codes``.
+
+    ``encoder_family`` (``whisper``, ``qwen2_audio``, ``aut``) and ``window_frames`` (the family's released window
+    when unset: 3000 mel frames, AuT's 100-frame chunk) must be the model's (``audio_encoders.family_of`` and
+    ``window_frames_of`` of its ``audio_config``); ``from_components`` and ``convert_audio_llm`` set them.
     """
 
     text_kwargs = {"padding": True}
@@ -76,7 +82,17 @@ class UASAudioProcessor(ProcessorMixin):
         audio_bos_token: str = AUDIO_BOS,
         audio_eos_token: str = AUDIO_EOS,
         speech_encoder: SpeechEncoder | Callable[[np.ndarray], Sequence[int]] | None = None,
+        encoder_family: str = "whisper",
+        window_frames: int | None = None,
     ):
+        if encoder_family not in FAMILIES:
+            raise ValueError(f"UASAudioProcessor: encoder_family must be one of {FAMILIES}, got {encoder_family!r}")
+        if window_frames is None:  # the family's released window
+            window_frames = DEFAULT_WINDOW_FRAMES[encoder_family]
+        if not isinstance(window_frames, int) or window_frames < 1:
+            raise ValueError(f"UASAudioProcessor: window_frames must be a positive integer, got {window_frames!r}")
+        self.encoder_family = encoder_family
+        self.window_frames = window_frames
         if not isinstance(stack_factor, int) or stack_factor < 1:
             raise ValueError(f"UASAudioProcessor: stack_factor must be a positive integer, got {stack_factor!r}")
         if input_mode not in INPUT_MODES:
@@ -122,7 +138,7 @@ class UASAudioProcessor(ProcessorMixin):
 
     def num_audio_tokens(self, num_frames: int) -> int:
         """Placeholders between ``<|audio_bos|>`` and ``<|audio_eos|>`` for a clip of ``num_frames`` mel frames."""
-        return num_audio_tokens(num_frames, self.stack_factor)
+        return int(audio_tokens(self.encoder_family, num_frames, self.window_frames, self.stack_factor))
 
     def _get_num_multimodal_tokens(self, audio_lengths: Sequence[int] | None = None, **kwargs) -> MultiModalData:
         """Audio placeholder tokens the processor writes for clips of ``audio_lengths`` samples at the feature
@@ -148,6 +164,12 @@ class UASAudioProcessor(ProcessorMixin):
             device=kwargs.get("device") or "cpu",
         )
         frames = np.asarray(features["input_features_mask"]).sum(-1)
+        for index, n in enumerate(frames):
+            if self.num_audio_tokens(int(n)) < 1:
+                raise ValueError(
+                    f"UASAudioProcessor: audio clip {index} ({int(n)} mel frames) is too short to give the "
+                    f"{self.encoder_family} encoder a single frame; pad it or drop it"
+                )
         replacements = [
             self.audio_bos_token + self.audio_token * self.num_audio_tokens(int(n)) + self.audio_eos_token
             for n in frames
