@@ -284,15 +284,21 @@ def _launcher_processes_asked() -> int | None:
     return None
 
 
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count()
+
+
 def _check_launcher_processes() -> None:
-    """``accelerate launch --num_processes N`` on a machine without GPUs starts one process (its plain launcher:
-    N GPUs decide multi-process, and CPU runs spread only through mpirun); say so instead of running 1 of N."""
+    """``accelerate launch --num_processes N`` on a machine with fewer than 2 GPUs starts one process (its plain
+    launcher: found GPUs decide multi-process, CPU runs spread only through mpirun); say so instead of running 1 of N."""
     asked = _launcher_processes_asked()
     if asked and asked > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
         raise ValueError(
-            f"accelerate launch was asked for {asked} processes but started 1: without GPUs it runs its single-"
-            f"process launcher (more processes need --multi_gpu, which starts them through torchrun, or an mpirun "
-            f"hostfile). Run `accelerate launch --multi_gpu --num_processes {asked} -m uas_audio.cli annotate ...` "
+            f"accelerate launch was asked for {asked} processes but started 1: without --multi_gpu it starts "
+            f"several only when it finds several GPUs (here {_gpu_count()}), and on CPUs only through an mpirun "
+            f"hostfile. Run `accelerate launch --multi_gpu --num_processes {asked} -m uas_audio.cli annotate ...` "
             f"or `torchrun --nproc_per_node {asked} -m uas_audio.cli annotate ...` (CPU processes join over gloo), "
             f"or use --engine ray")
 

@@ -284,13 +284,13 @@ def plan_stages(config: AnnotateConfig, options: RayOptions, cluster: dict[str, 
     built = [build_expert(spec, load=False) for spec in config.experts]
     by_name = {e.name: spec for e, spec in zip(built, config.experts)}
     experts = sorted(built, key=lambda e: 0 if e.name == "asr" else 1)  # the local runner's run order
-    unknown = sorted(set(options.experts) - set(by_name))
+    model_names = [e.name for e in experts if not is_signal_expert(by_name[e.name])]
+    unknown = sorted(set(options.experts) - set(model_names))
     if unknown:
-        raise ValueError(f"config ray.experts names {unknown}, which are not experts of this run "
-                         f"({', '.join(by_name)})")
+        raise ValueError(f"config ray.experts names {unknown}, which are not model experts of this run (those are: "
+                         f"{', '.join(model_names) or 'none'}; signal experts run as tasks, placed by ray.cpu)")
     gpus = float(cluster.get("GPU", 0.0))
     stages: list[dict[str, Any]] = []
-    model_names = [e.name for e in experts if not is_signal_expert(by_name[e.name])]
     signal_specs = [by_name[e.name] for e in experts if is_signal_expert(by_name[e.name])]
     for name in model_names:
         res = options.experts.get(name, StageResources())
@@ -315,7 +315,7 @@ def plan_stages(config: AnnotateConfig, options: RayOptions, cluster: dict[str, 
     unset = [s for s in stages if s["num_cpus"] is None]
     share = max(cpus - fixed, 0.0) / max(1, sum(s["concurrency"] for s in unset))
     for s in unset:
-        s["num_cpus"] = round(min(1.0, max(share, 0.01)), 3)
+        s["num_cpus"] = min(1.0, max(math.floor(share * 1000) / 1000, 0.001))  # rounded down: the sum fits
     return stages
 
 

@@ -1,0 +1,247 @@
+"""The Ray engine (``annotate(..., engine="ray")``, ``uas-audio annotate --engine ray``): on the same input and
+config its output equals the local runner's (rows, shard files, manifest, report) whatever the number of
+workers; it resumes after the driver or a worker is killed; its resources fit the cluster it runs on.
+
+The default tests run one Ray instance inside the test process (2 CPUs); the slow ones start a head and a worker
+node on 127.0.0.1 with ``ray start`` and kill the driver and workers with SIGKILL.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from uas_audio.annotate import AnnotateConfig, annotate, load_annotations
+from uas_audio.annotate.ray_engine import RayOptions, plan_stages
+from uas_audio.cli import main
+
+from test_annotate_pipeline import NUM_CLIPS, _dataset
+
+ray = pytest.importorskip("ray", reason="Ray is in the dev extra; install uas-audio[dev] or uas-audio[ray]")
+
+SHARD = 4
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("source") / "ds"
+    _dataset().save_to_disk(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(source, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("local")
+    annotate(source, out, {"shard_size": SHARD}, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _records(out: Path) -> list[dict]:
+    return sorted(load_annotations(out).to_list(), key=lambda r: r["id"])
+
+
+def _same_files(out: Path, reference: Path) -> None:
+    names = sorted(p.name for p in reference.iterdir())
+    assert sorted(p.name for p in out.iterdir()) == names
+    for name in names:  # shards, manifest and report, byte for byte
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+def test_two_workers_give_the_local_runners_rows_shards_manifest_and_report(source, reference, local_ray, tmp_path):
+    summary = annotate(source, tmp_path, {"shard_size": SHARD, "ray": {"workers": 2}}, progress=False, engine="ray")
+    rows = _records(tmp_path)
+    assert len(rows) == NUM_CLIPS + 1 and len({r["id"] for r in rows}) == len(rows)
+    assert {r["status"] for r in rows} >= {"accepted", "error"}  # the corrupt clip is an error row here too
+    assert rows == _records(reference)
+    _same_files(tmp_path, reference)
+    assert summary == json.loads((reference / "report.json").read_text())
+
+
+def test_a_run_left_unfinished_by_one_engine_is_finished_by_the_other(source, reference, local_ray, tmp_path):
+    annotate(source, tmp_path, {"shard_size": SHARD}, progress=False)  # the local runner, all shards ...
+    manifest = json.loads((tmp_path / "manifest-r000-of-001.json").read_text())
+    for key in ("00001", "00003"):  # ... then two of them lost, as if killed before they were committed
+        (tmp_path / manifest["shards"].pop(key)["file"]).unlink()
+    manifest["complete"] = False
+    (tmp_path / "manifest-r000-of-001.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    annotate(source, tmp_path, {"shard_size": SHARD, "ray": {"workers": 1}}, progress=False, engine="ray")
+    assert _records(tmp_path) == _records(reference)
+    _same_files(tmp_path, reference)
+
+
+def test_stage_resources_fit_the_cluster_and_model_experts_get_gpus_when_there_are_some():
+    config = AnnotateConfig(experts=["pitch", "silero_vad", {"type": "audio-classification", "model": "/no/such",
+                                                             "field": "emotion"}],
+                            ray={"workers": 2, "experts": {"emotion_classifier": {"concurrency": 1}}})
+    options = RayOptions.from_dict(config.ray)
+    stages = plan_stages(config, options, {"CPU": 2.0})
+    assert [s["name"] for s in stages] == ["read", "silero_vad", "emotion_classifier", "signal experts",
+                                           "synthesis", "write"]
+    assert [s["concurrency"] for s in stages] == [2, 2, 1, 2, 2, 2]
+    assert sum(s["num_cpus"] * s["concurrency"] for s in stages) <= 2.0  # all placed at once: nothing stalls
+    assert all(s["num_gpus"] == 0 for s in stages)
+    big = plan_stages(config, options, {"CPU": 64.0, "GPU": 8.0})
+    assert {s["name"]: s["num_gpus"] for s in big if s["num_gpus"]} == {"emotion_classifier": 1.0}  # not silero
+    assert all(s["num_cpus"] == 1.0 for s in big)
+    config.ray["experts"]["emotion_classifier"]["num_gpus"] = 0.25
+    assert [s["num_gpus"] for s in plan_stages(config, RayOptions.from_dict(config.ray), {"CPU": 64.0, "GPU": 8.0})
+            if s["name"] == "emotion_classifier"] == [0.25]
+
+
+@pytest.mark.parametrize("ray_config, message", [
+    ({"workers": 0}, "ray.workers must be a positive integer"),
+    ({"wokers": 2}, "unknown key"),
+    ({"experts": {"pitch": {"num_gpus": 1}}}, "not model experts of this run"),  # a signal expert has no actor
+    ({"experts": {"silero_vad": {"gpus": 1}}}, "unknown key"),
+    ({"synthesis": {"concurrency": -1}}, "positive integer"),
+])
+def test_bad_ray_options_are_refused_with_the_key_named(ray_config, message):
+    config = AnnotateConfig(experts=["pitch", "silero_vad"], ray=ray_config)
+    with pytest.raises(ValueError, match=message):
+        plan_stages(config, RayOptions.from_dict(config.ray), {"CPU": 2.0})
+
+
+def test_the_ray_options_do_not_change_the_fingerprint():
+    assert AnnotateConfig(ray={"workers": 8}).fingerprint() == AnnotateConfig().fingerprint()
+
+
+def test_cli_mistakes_are_one_line_errors(source, tmp_path, capsys):
+    assert main(["annotate", str(source), "--out", str(tmp_path), "--workers", "2"]) == 2
+    assert "--workers go with --engine ray" in capsys.readouterr().err
+    assert main(["annotate", str(source), "--out", str(tmp_path), "--engine", "ray", "--workers", "0"]) == 2
+    assert "--workers must be a positive integer" in capsys.readouterr().err
+    assert main(["annotate", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--engine", "ray"]) == 2
+    assert "no such dataset directory" in capsys.readouterr().err
+
+
+# --- a head and a worker node on 127.0.0.1, killed drivers and workers (slow) -------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ray_bin() -> str:
+    return str(Path(sys.executable).with_name("ray"))
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """``ray start`` a head (1 CPU) and a worker node (1 CPU) on 127.0.0.1; stopped after the test."""
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    env = {**ENV, "RAY_TMPDIR": str(tmp_path / "ray")}
+    subprocess.run([_ray_bin(), "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=1",
+                    "--include-dashboard=false", "--disable-usage-stats"], env=env, check=True, capture_output=True)
+    try:
+        subprocess.run([_ray_bin(), "start", f"--address={address}", "--node-ip-address=127.0.0.1", "--num-cpus=1",
+                        "--disable-usage-stats"], env=env, check=True, capture_output=True)
+        deadline = time.time() + 60
+        while _nodes(address, env) < 2 and time.time() < deadline:
+            time.sleep(1)
+        assert _nodes(address, env) == 2
+        yield address, env
+    finally:
+        subprocess.run([_ray_bin(), "stop", "--force"], env=env, capture_output=True)
+
+
+def _nodes(address: str, env: dict) -> int:
+    code = f"import ray; ray.init(address={address!r}, log_to_driver=False); print(len([n for n in ray.nodes() if n['Alive']]))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    return int(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else 0
+
+
+def _cli(source: Path, out: Path, address: str, env: dict, workers: int = 2) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "uas_audio.cli", "annotate", str(source), "--out", str(out),
+                             "--shard-size", str(SHARD), "--engine", "ray", "--ray-address", address,
+                             "--workers", str(workers), "--no-progress"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _done_shards(out: Path) -> int:
+    try:
+        return len(json.loads((out / "manifest-r000-of-001.json").read_text())["shards"])
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0
+
+
+def _worker_pids() -> list[int]:
+    out = subprocess.run(["pgrep", "-f", "ray::MapWorker"], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_on_a_two_node_cluster_killed_drivers_and_workers_lose_and_duplicate_nothing(source, reference, cluster,
+                                                                                     tmp_path):
+    address, env = cluster
+    out = tmp_path / "out"
+    total = len(list(reference.glob("shard-*.parquet")))
+    # 1. kill the driver once the first shard is committed
+    proc = _cli(source, out, address, env)
+    deadline = time.time() + 300
+    while proc.poll() is None and _done_shards(out) < 1 and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    first = _done_shards(out)
+    assert 1 <= first < total
+    # 2. run again and SIGKILL a Ray worker (an expert actor or a stage's task) in the middle of it
+    proc = _cli(source, out, address, env)
+    deadline = time.time() + 300
+    killed = []
+    while proc.poll() is None and not killed and time.time() < deadline:
+        pids = _worker_pids()
+        if pids:
+            os.kill(pids[0], signal.SIGKILL)
+            killed.append(pids[0])
+        time.sleep(0.05)
+    log = proc.communicate(timeout=600)[0].decode()
+    assert killed, "no Ray worker process was seen to kill"
+    if proc.returncode != 0:  # the kill may exhaust Ray's retries for a shard: a third run finishes it
+        proc = _cli(source, out, address, env)
+        log = proc.communicate(timeout=600)[0].decode()
+    assert proc.returncode == 0, log
+    rows = _records(out)
+    assert len({r["id"] for r in rows}) == len(rows) == NUM_CLIPS + 1  # nothing duplicated, nothing lost
+    assert rows == _records(reference)
+    _same_files(out, reference)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("workers", [1, 2])
+def test_on_a_two_node_cluster_the_rows_equal_the_local_runners(source, reference, cluster, tmp_path, workers):
+    address, env = cluster
+    proc = _cli(source, tmp_path, address, env, workers=workers)
+    log = proc.communicate(timeout=600)[0].decode()
+    assert proc.returncode == 0, log
+    assert _records(tmp_path) == _records(reference)
+    _same_files(tmp_path, reference)
+
+
+@pytest.mark.slow
+def test_accelerate_launch_without_gpus_says_why_it_started_one_process(source, tmp_path):
+    accelerate = str(Path(sys.executable).with_name("accelerate"))
+    proc = subprocess.run([accelerate, "launch", "--num_processes", "2", "-m", "uas_audio.cli", "annotate",
+                           str(source), "--out", str(tmp_path), "--no-progress"],
+                          env={**ENV, "CUDA_VISIBLE_DEVICES": ""}, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "asked for 2 processes but started 1" in proc.stderr and "--multi_gpu" in proc.stderr
+    assert not list(tmp_path.glob("shard-*"))
