@@ -8,10 +8,13 @@ node on 127.0.0.1 with ``ray start`` and kill the driver and workers with SIGKIL
 
 import json
 import os
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -141,23 +144,37 @@ def _ray_bin() -> str:
 
 
 @pytest.fixture
-def cluster(tmp_path):
-    """``ray start`` a head (1 CPU) and a worker node (1 CPU) on 127.0.0.1; stopped after the test."""
+def cluster():
+    """``ray start`` a head (1 CPU) and a worker node (1 CPU) on 127.0.0.1, each in a process group of its own,
+    stopped by killing those groups (``ray stop`` would stop every Ray on the machine)."""
     port = _free_port()
     address = f"127.0.0.1:{port}"
-    env = {**ENV, "RAY_TMPDIR": str(tmp_path / "ray")}
-    subprocess.run([_ray_bin(), "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=1",
-                    "--include-dashboard=false", "--disable-usage-stats"], env=env, check=True, capture_output=True)
+    tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit 107 characters
+    # Ray 2.60 turns token authentication on for new clusters: head, worker node and drivers share a fresh token
+    env = {**ENV, "RAY_TMPDIR": tmp, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats", "--block"]
+    groups = [subprocess.Popen([_ray_bin(), "start", "--head", f"--port={port}", "--include-dashboard=false",
+                                *common], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)]
     try:
-        subprocess.run([_ray_bin(), "start", f"--address={address}", "--node-ip-address=127.0.0.1", "--num-cpus=1",
-                        "--disable-usage-stats"], env=env, check=True, capture_output=True)
-        deadline = time.time() + 60
+        deadline = time.time() + 120
+        while _nodes(address, env) < 1 and time.time() < deadline:
+            time.sleep(1)
+        groups.append(subprocess.Popen([_ray_bin(), "start", f"--address={address}", *common], env=env,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
         while _nodes(address, env) < 2 and time.time() < deadline:
             time.sleep(1)
         assert _nodes(address, env) == 2
-        yield address, env
+        yield address, env, {g.pid for g in groups}
     finally:
-        subprocess.run([_ray_bin(), "stop", "--force"], env=env, capture_output=True)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for group in reversed(groups):
+                try:
+                    os.killpg(group.pid, sig)
+                except ProcessLookupError:
+                    pass
+            time.sleep(3)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _nodes(address: str, env: dict) -> int:
@@ -180,16 +197,26 @@ def _done_shards(out: Path) -> int:
         return 0
 
 
-def _worker_pids() -> list[int]:
-    out = subprocess.run(["pgrep", "-f", "ray::MapWorker"], capture_output=True, text=True)
-    return [int(p) for p in out.stdout.split()]
+def _worker_pids(env: dict) -> list[int]:
+    """Ray's stage workers (pipeline actors and task workers) of the cluster this test started: processes titled
+    ``ray::Map...`` whose environment carries this cluster's RAY_TMPDIR."""
+    mark = f"RAY_TMPDIR={env['RAY_TMPDIR']}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if (proc.name.isdigit() and (proc / "cmdline").read_bytes().startswith(b"ray::Map")
+                    and mark in (proc / "environ").read_bytes().split(b"\0")):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_on_a_two_node_cluster_killed_drivers_and_workers_lose_and_duplicate_nothing(source, reference, cluster,
                                                                                      tmp_path):
-    address, env = cluster
+    address, env, _ = cluster
     out = tmp_path / "out"
     total = len(list(reference.glob("shard-*.parquet")))
     # 1. kill the driver once the first shard is committed
@@ -207,7 +234,7 @@ def test_on_a_two_node_cluster_killed_drivers_and_workers_lose_and_duplicate_not
     deadline = time.time() + 300
     killed = []
     while proc.poll() is None and not killed and time.time() < deadline:
-        pids = _worker_pids()
+        pids = _worker_pids(env)
         if pids:
             os.kill(pids[0], signal.SIGKILL)
             killed.append(pids[0])
@@ -228,7 +255,7 @@ def test_on_a_two_node_cluster_killed_drivers_and_workers_lose_and_duplicate_not
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("workers", [1, 2])
 def test_on_a_two_node_cluster_the_rows_equal_the_local_runners(source, reference, cluster, tmp_path, workers):
-    address, env = cluster
+    address, env, _ = cluster
     proc = _cli(source, tmp_path, address, env, workers=workers)
     log = proc.communicate(timeout=600)[0].decode()
     assert proc.returncode == 0, log
