@@ -378,7 +378,10 @@ def _run(ds, source, out: Path, config: AnnotateConfig, options: RayOptions, has
     logger.info("Ray stages: %s", [(s["name"], s["num_cpus"], s["num_gpus"], s["concurrency"]) for s in stages])
     pipe = ray.data.from_items([{"shard": k} for k in todo], override_num_blocks=len(todo))
     for s in stages:
-        res = {"num_cpus": s["num_cpus"], "num_gpus": s["num_gpus"] or None, "concurrency": s["concurrency"]}
+        actors = s["kind"] in ("model", "synthesis")
+        res = {"num_cpus": s["num_cpus"], "num_gpus": s["num_gpus"] or None,
+               "compute": (ray.data.ActorPoolStrategy(size=s["concurrency"]) if actors
+                           else ray.data.TaskPoolStrategy(size=s["concurrency"]))}
         if s["kind"] == "read":
             pipe = pipe.map(_read_stage, fn_kwargs={"source": handle, "config_blob": blob,
                                                     "has_transcript": has_transcript}, **res)
