@@ -18,5 +18,5 @@ def test_quick_benchmark_prints_its_table_and_result_lines():
     assert run.returncode == 0, run.stderr[-3000:]
     results = {m.group(1): m for m in map(RESULT.match, run.stdout.splitlines()) if m}
     assert set(results) == {"ray_rows_equal_local", "ray_per_row_overhead", "ray_2_workers_vs_1"}
-    assert results["ray_rows_equal_local"].group(2) == "4"  # every Ray run gives the local runner's rows
+    assert results["ray_rows_equal_local"].group(2) == "2"  # both Ray engines gave the local runner's rows
     assert "| local runner | 1 process |" in run.stdout and "| ray | 2 |" in run.stdout
