@@ -88,6 +88,21 @@ def test_a_run_left_unfinished_by_one_engine_is_finished_by_the_other(source, re
     _same_files(tmp_path, reference)
 
 
+def test_parquet_files_by_url_are_read_like_local_ones(reference, tmp_path, monkeypatch):
+    """``hf://datasets/...`` is a URL like this ``memory://`` one (both through fsspec; no hub here)."""
+    import datasets
+    import fsspec
+
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)  # memory:// never leaves this process
+    url = f"memory://{tmp_path.name}/data"  # a fresh name: datasets caches what it read by URL
+    with fsspec.filesystem("memory").open(f"{url}/part-0.parquet", "wb") as f:
+        _dataset().to_parquet(f)
+    annotate(f"{url}/*.parquet", tmp_path, {"shard_size": SHARD}, progress=False)
+    assert _records(tmp_path) == _records(reference)
+    with pytest.raises(FileNotFoundError, match="no parquet file found"):
+        annotate(f"memory://{tmp_path.name}/nowhere/*.parquet", tmp_path / "none", {"shard_size": SHARD}, progress=False)
+
+
 def test_stage_resources_fit_the_cluster_and_model_experts_get_gpus_when_there_are_some():
     config = AnnotateConfig(experts=["pitch", "silero_vad", {"type": "audio-classification", "model": "/no/such",
                                                              "field": "emotion"}],

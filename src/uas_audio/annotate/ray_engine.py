@@ -45,6 +45,7 @@ from .pipeline import (
     prepare_source,
 )
 from .report import summarize, write_report
+from .sources import is_url
 
 logger = logging.getLogger(__name__)
 
@@ -371,8 +372,9 @@ def _run(ds, source, out: Path, config: AnnotateConfig, options: RayOptions, has
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
-    # a path travels as a path (every node opens it); an in-memory Dataset through the object store
-    handle = str(Path(source).resolve()) if isinstance(source, (str, Path)) else ray.put(source)
+    # a path or URL travels as such (every node opens it); an in-memory Dataset through the object store
+    handle = (source if is_url(source) else str(Path(source).resolve()) if isinstance(source, (str, Path))
+              else ray.put(source))
     blob = pickle.dumps(config)
     stages = plan_stages(config, options, ray.cluster_resources())
     logger.info("Ray stages: %s", [(s["name"], s["num_cpus"], s["num_gpus"], s["concurrency"]) for s in stages])
