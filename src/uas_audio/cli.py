@@ -42,7 +42,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     # --- annotate ---------------------------------------------------------------------------------
     p = sub.add_parser("annotate", help="stages 1-3: experts, synthesis and validation into a UAS dataset")
-    p.add_argument("source", help="saved dataset directory, audio folder or parquet file(s)")
+    p.add_argument("source", help="saved dataset directory, audio folder, parquet file(s) or a parquet URL (hf://...)")
     p.add_argument("--out", required=True, help="output directory (parquet shards, manifest, report)")
     p.add_argument("--config", help="YAML file (experts, synthesizer, batch/shard sizes)")
     llm = p.add_mutually_exclusive_group()
