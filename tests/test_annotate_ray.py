@@ -9,6 +9,7 @@ node on 127.0.0.1 with ``ray start`` and kill the driver and workers with SIGKIL
 import json
 import os
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -16,10 +17,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import ray  # in the dev extra: the default suite runs the Ray engine
 
 from uas_audio.annotate import AnnotateConfig, annotate, load_annotations
 from uas_audio.annotate.ray_engine import RayOptions, plan_stages
@@ -28,7 +32,6 @@ from uas_audio.cli import main
 from test_annotate_models import ctc_model, emotion_model  # noqa: F401 (fixtures)
 from test_annotate_pipeline import NUM_CLIPS, _dataset
 
-ray = pytest.importorskip("ray", reason="Ray is in the dev extra; install uas-audio[dev] or uas-audio[ray]")
 
 SHARD = 4
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
@@ -171,6 +174,69 @@ def test_transformers_experts_in_actor_pools_give_the_local_rows_and_asr_feeds_t
     assert isinstance(ds, datasets.Dataset)
 
 
+class _CountingLLM(BaseHTTPRequestHandler):
+    """An OpenAI-compatible endpoint answering a valid record for the quoted transcript, slowly, counting the
+    requests in flight at once."""
+
+    lock = threading.Lock()
+    in_flight = 0
+    most = 0
+    served = 0
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        cls = type(self)
+        with cls.lock:
+            cls.in_flight += 1
+            cls.most = max(cls.most, cls.in_flight)
+        try:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            found = re.search(r"<transcript>(.*?)</transcript>", body["messages"][-1]["content"], re.S)
+            voice = {"age": "Adult", "gender": None, "emotion": "Neutral", "accent": None, "prosody": "even",
+                     "timbre": "warm"}
+            record = {"transcription": found.group(1) if found else None,
+                      "paralinguistics": voice if found else {k: None for k in voice},
+                      "nonLinguisticEvents": {"description": "A steady tone.", "discreteEvents": [],
+                                              "continuousEvents": []}}
+            time.sleep(0.1)
+            payload = json.dumps({"choices": [{"message": {"role": "assistant",
+                                                           "content": json.dumps(record)}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        finally:
+            with cls.lock:
+                cls.in_flight -= 1
+                cls.served += 1
+
+
+@pytest.mark.slow  # a local endpoint and two more runs (about 30 s)
+def test_llm_requests_in_flight_stay_within_max_concurrency_across_the_synthesis_actors(source, local_ray, tmp_path):
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _CountingLLM)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        synthesizer = {"type": "llm", "endpoint": f"http://127.0.0.1:{httpd.server_address[1]}/v1",
+                       "model": "fake", "max_concurrency": 2, "timeout_s": 30}
+        config = {"shard_size": SHARD, "min_gender_confidence": 0.0, "synthesizer": synthesizer}
+        annotate(source, tmp_path / "local", config, progress=False)
+        local_most, _CountingLLM.most, _CountingLLM.served = _CountingLLM.most, 0, 0
+        annotate(source, tmp_path / "ray", {**config, "ray": {"workers": 2, "synthesis": {"concurrency": 2}}},
+                 progress=False, engine="ray")
+    finally:
+        httpd.shutdown()
+    rows = _records(tmp_path / "ray")
+    assert rows == _records(tmp_path / "local")
+    assert sum(r["status"] == "accepted" for r in rows) >= NUM_CLIPS - 3
+    assert _CountingLLM.served == NUM_CLIPS  # one request per decodable clip, the corrupt one has none
+    print(f"\nLLM requests in flight at most: local {local_most}, ray (2 synthesis actors) {_CountingLLM.most}; "
+          f"max_concurrency 2")
+    assert 1 <= _CountingLLM.most <= 2
+
+
 # --- a head and a worker node on 127.0.0.1, killed drivers and workers (slow) -------------------------------
 
 def _free_port() -> int:
@@ -223,9 +289,10 @@ def _nodes(address: str, env: dict) -> int:
     return int(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else 0
 
 
-def _cli(source: Path, out: Path, address: str, env: dict, workers: int = 2) -> subprocess.Popen:
+def _cli(source: Path, out: Path, address: str, env: dict, workers: int = 2,
+         shard_size: int = SHARD) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "uas_audio.cli", "annotate", str(source), "--out", str(out),
-                             "--shard-size", str(SHARD), "--engine", "ray", "--ray-address", address,
+                             "--shard-size", str(shard_size), "--engine", "ray", "--ray-address", address,
                              "--workers", str(workers), "--no-progress"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
@@ -252,46 +319,48 @@ def _worker_pids(env: dict) -> list[int]:
     return found
 
 
+@pytest.fixture(scope="module")
+def reference_small_shards(source, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("local-small-shards")
+    annotate(source, out, {"shard_size": 2}, progress=False)
+    return out
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_on_a_two_node_cluster_killed_drivers_and_workers_lose_and_duplicate_nothing(source, reference, cluster,
-                                                                                     tmp_path):
+def test_on_a_two_node_cluster_killed_drivers_and_workers_lose_and_duplicate_nothing(
+        source, reference_small_shards, cluster, tmp_path):
     address, env, _ = cluster
-    out = tmp_path / "out"
-    total = len(list(reference.glob("shard-*.parquet")))
-    rng = random.Random(0)
+    reference, out = reference_small_shards, tmp_path / "out"
+    total = len(list(reference.glob("shard-*.parquet")))  # 7 shards of 2 rows
     figures = []
-    # 1. kill the driver (SIGKILL) right after its first committed shard, then after a second one plus a random
-    #    delay (mid-shard, mid-write, or after the end: the next run then only rewrites the report)
-    for target in (1, 2):
-        proc = _cli(source, out, address, env)
+
+    def run_until(shards: int, kill_worker: bool = False, delay: float = 0.0) -> subprocess.Popen:
+        proc = _cli(source, out, address, env, shard_size=2)
         deadline = time.time() + 300
-        while proc.poll() is None and _done_shards(out) < target and time.time() < deadline:
+        killed = []
+        while proc.poll() is None and _done_shards(out) < shards and time.time() < deadline:
+            if kill_worker and not killed and (pids := _worker_pids(env)):
+                os.kill(pids[0], signal.SIGKILL)  # one of Ray's stage workers: an expert actor or a task worker
+                killed.append(pids[0])
             time.sleep(0.02)
-        time.sleep(0.0 if target == 1 else rng.uniform(0.0, 0.3))
+        time.sleep(delay)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
         proc.wait()
-        assert proc.returncode in (0, -signal.SIGKILL)
-        figures.append(f"driver run {target}: rc {proc.returncode}, {_done_shards(out)}/{total} shards committed")
-    assert figures[0].startswith("driver run 1: rc -9") and f"/{total} " in figures[0]  # killed mid-run
-    # 2. run again and SIGKILL one of Ray's stage worker processes (an expert actor or a task worker) mid-run
-    proc = _cli(source, out, address, env)
-    deadline = time.time() + 300
-    killed = []
-    while proc.poll() is None and not killed and time.time() < deadline:
-        pids = _worker_pids(env)
-        if pids:
-            os.kill(pids[0], signal.SIGKILL)
-            killed.append(pids[0])
-        time.sleep(0.05)
+        figures.append(f"run {len(figures) + 1}: {'a worker killed, ' if killed else ''}rc {proc.returncode}, "
+                       f"{_done_shards(out)}/{total} shards committed")
+        assert not kill_worker or killed, "no Ray worker process was seen to kill"
+        return proc
+
+    # 1. the driver SIGKILLed right after its first committed shard
+    assert run_until(1).returncode == -signal.SIGKILL and _done_shards(out) < total
+    # 2. rerun: a Ray worker SIGKILLed as soon as one is up, then the driver after one more shard and a random delay
+    run_until(_done_shards(out) + 1, kill_worker=True, delay=random.Random(0).uniform(0.0, 0.3))
+    # 3. rerun to the end
+    proc = _cli(source, out, address, env, shard_size=2)
     log = proc.communicate(timeout=600)[0].decode()
-    assert killed, "no Ray worker process was seen to kill"
-    figures.append(f"run with a worker killed: rc {proc.returncode}, {_done_shards(out)}/{total} shards")
-    if proc.returncode != 0:  # the kill may exhaust Ray's retries for a shard: a further run finishes it
-        proc = _cli(source, out, address, env)
-        log = proc.communicate(timeout=600)[0].decode()
-        figures.append(f"rerun: rc {proc.returncode}")
+    figures.append(f"run 3: rc {proc.returncode}")
     assert proc.returncode == 0, log
     rows, expected = _records(out), _records(reference)
     ids = [r["id"] for r in rows]

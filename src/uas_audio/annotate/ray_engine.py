@@ -52,6 +52,8 @@ logger = logging.getLogger(__name__)
 #: The output layout is the single-process one of the local runner.
 _RANK, _WORLD = 0, 1
 _STAGE_KEYS = ("num_cpus", "num_gpus", "concurrency", "batch_size")
+#: ``OpenAIChatBackend``'s default ``max_concurrency``.
+ENDPOINT_MAX_CONCURRENCY = 8
 
 
 @dataclass
@@ -396,9 +398,11 @@ def _run(ds, source, out: Path, config: AnnotateConfig, options: RayOptions, has
                                                       "has_transcript": has_transcript}, **res)
         elif s["kind"] == "synthesis":
             share = None
-            if isinstance(config.synthesizer, dict) and config.synthesizer.get("type") == "llm":
-                total = int(config.synthesizer.get("max_concurrency", 8))
-                share = max(1, total // s["concurrency"])  # requests in flight stay within max_concurrency
+            if isinstance(config.synthesizer, dict) and config.synthesizer.get("endpoint"):
+                # the endpoint's max_concurrency is shared out: requests in flight across the pool stay within
+                # it (or within one per actor, when there are more actors than that)
+                total = int(config.synthesizer.get("max_concurrency", ENDPOINT_MAX_CONCURRENCY))
+                share = max(1, total // s["concurrency"])
             pipe = pipe.map(_SynthesisStage, fn_constructor_kwargs={
                 "config_blob": blob, "has_transcript": has_transcript, "max_concurrency": share}, **res)
         else:
