@@ -43,7 +43,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     # --- annotate ---------------------------------------------------------------------------------
     p = sub.add_parser("annotate", help="stages 1-3: experts, synthesis and validation into a UAS dataset")
-    p.add_argument("source", help="saved dataset directory, audio folder or parquet file(s)")
+    p.add_argument("source", help="saved dataset directory, audio folder, parquet file(s) or a parquet URL (hf://...)")
     p.add_argument("--out", required=True, help="output directory (parquet shards, manifest, report)")
     p.add_argument("--config", help="YAML file (experts, synthesizer, batch/shard sizes)")
     llm = p.add_mutually_exclusive_group()
@@ -53,6 +53,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-key-env", help="environment variable holding the endpoint's API key")
     p.add_argument("--num-proc", type=int, help="worker processes per shard")
     p.add_argument("--shard-size", type=int, help="rows per output shard (the unit of resumption)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this process (or each process of accelerate launch / torchrun); ray: a Ray Data "
+                        "pipeline on a Ray cluster (pip install 'uas-audio[ray]'); same output either way")
+    p.add_argument("--ray-address", help="Ray cluster to join (default: RAY_ADDRESS, else a local cluster)")
+    p.add_argument("--workers", type=int, help="Ray engine: workers per stage (actors per expert, tasks)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (they show only on a terminal anyway)")
     p.set_defaults(func=_annotate)
 
@@ -229,9 +234,19 @@ def _annotate(args: argparse.Namespace) -> int:
             config.num_proc = args.num_proc
         if args.shard_size:
             config.shard_size = args.shard_size
+        if args.engine != "ray" and (args.ray_address or args.workers):
+            raise ValueError("--ray-address and --workers go with --engine ray")
+        if args.ray_address:
+            config.ray = {**config.ray, "address": args.ray_address}
+        if args.workers is not None:
+            if args.workers < 1:
+                raise ValueError(f"--workers must be a positive integer, got {args.workers}")
+            config.ray = {**config.ray, "workers": args.workers}
         config.__post_init__()
-        summary = annotate(args.source, args.out, config, progress=not args.no_progress)
-    except (FileNotFoundError, ValueError, TypeError, OSError) as err:
+        if args.engine == "local":
+            _check_launcher_processes()
+        summary = annotate(args.source, args.out, config, progress=not args.no_progress, engine=args.engine)
+    except (FileNotFoundError, ValueError, TypeError, OSError, RuntimeError) as err:
         print(f"uas-audio annotate: error: {err}", file=sys.stderr)
         return 2
     if summary is None:
@@ -253,6 +268,46 @@ def _annotate(args: argparse.Namespace) -> int:
         print("uas-audio annotate: error: no row was accepted", file=sys.stderr)
         return 1
     return 0
+
+
+def _launcher_processes_asked() -> int | None:
+    """The ``--num_processes`` of the ``accelerate launch`` that started this process, if it did."""
+    if "ACCELERATE_USE_CPU" not in os.environ:  # set by accelerate's launchers only
+        return None
+    try:
+        import psutil
+
+        argv = psutil.Process(os.getppid()).cmdline()
+    except Exception:  # noqa: BLE001 - no parent to read: nothing to say
+        return None
+    if not any("accelerate" in os.path.basename(part) for part in argv[:2]):
+        return None
+    for i, part in enumerate(argv):
+        for flag in ("--num_processes", "--num-processes"):
+            if part == flag and i + 1 < len(argv) and argv[i + 1].isdigit():
+                return int(argv[i + 1])
+            if part.startswith(flag + "=") and part.split("=", 1)[1].isdigit():
+                return int(part.split("=", 1)[1])
+    return None
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def _check_launcher_processes() -> None:
+    """``accelerate launch --num_processes N`` on a machine with fewer than 2 GPUs starts one process (its plain
+    launcher: found GPUs decide multi-process, CPU runs spread only through mpirun); say so instead of running 1 of N."""
+    asked = _launcher_processes_asked()
+    if asked and asked > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        raise ValueError(
+            f"accelerate launch was asked for {asked} processes but started 1: without --multi_gpu it starts "
+            f"several only when it finds several GPUs (here {_gpu_count()}), and on CPUs only through an mpirun "
+            f"hostfile. Run `accelerate launch --multi_gpu --num_processes {asked} -m uas_audio.cli annotate ...` "
+            f"or `torchrun --nproc_per_node {asked} -m uas_audio.cli annotate ...` (CPU processes join over gloo), "
+            f"or use --engine ray")
 
 
 def _qa(args: argparse.Namespace) -> int:

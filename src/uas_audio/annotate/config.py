@@ -13,6 +13,7 @@ Example::
                   api_key_env: LLM_API_KEY, max_concurrency: 16, timeout_s: 60, max_retries: 3}
     batch_size: 16
     shard_size: 512
+    ray: {workers: 4, experts: {emotion_classifier: {num_gpus: 0.5}}}   # only read by --engine ray
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ class AnnotateConfig:
     min_event_confidence: float = MIN_EVENT_CONFIDENCE
     #: An ASR transcript below this confidence does not count: speech without a transcript is ``needs_transcript``.
     min_asr_confidence: float = MIN_ASR_CONFIDENCE
+    #: Placement on a Ray cluster for ``engine="ray"`` (the local runner ignores it): ``address``, ``workers``,
+    #: resources and batch size per model expert, synthesis actors; see ``uas_audio.annotate.ray_engine.RayOptions``.
+    #: Like ``num_proc`` it never changes the rows, so it is not part of the fingerprint.
+    ray: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "shard_size", "num_proc", "sampling_rate"):
@@ -63,6 +68,8 @@ class AnnotateConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 raise ValueError(f"config {name!r} must be a number in [0, 1], got {value!r}")
+        if not isinstance(self.ray, dict):
+            raise ValueError(f"config 'ray' must be a mapping (address, workers, experts, synthesis), got {self.ray!r}")
         if not isinstance(self.experts, list):
             raise ValueError(f"config 'experts' must be a list of expert specs, got {self.experts!r}")
 
@@ -89,6 +96,7 @@ class AnnotateConfig:
         restart with a different configuration is refused instead of mixing outputs."""
         data = asdict(self)
         data.pop("num_proc")
+        data.pop("ray")
         if isinstance(data.get("synthesizer"), dict):  # concurrency and timeouts do not change records
             data["synthesizer"] = {k: v for k, v in data["synthesizer"].items()
                                    if k not in ("max_concurrency", "timeout_s", "max_retries", "backoff_s")}

@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,15 +106,36 @@ def _reason(code: str, field: str, message: str) -> dict[str, str]:
     return {"code": code, "field": field, "message": message}
 
 
+@dataclass
+class BatchState:
+    """One batch between the stages: its output rows so far, the decodable clips (``positions``: their rows)
+    and the measurements gathered for them. Engines that run the stages apart (``ray_engine``) pass it along."""
+
+    rows: list[dict[str, Any]]
+    clips: list[Clip]
+    positions: list[int]
+    measurements: list[dict[str, Any]]
+    truths: list[Any]
+    has_transcript: bool
+
+
+def _merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    clash = sorted(set(old) & set(new))
+    if clash:
+        raise ValueError(f"expert columns {clash} were already set by another expert")
+    return {**old, **new}
+
+
 class BatchAnnotator:
     """Stages 1-3 for one batch of source rows (a dict of columns) → output columns.
 
     Picklable (for ``datasets.map(num_proc=...)``): experts and synthesizer are built lazily in each process.
+    ``decode`` → ``measure`` → ``finish`` are the stages ``__call__`` chains; the Ray engine runs them apart.
     """
 
-    def __init__(self, config: AnnotateConfig, has_transcript: bool):
+    def __init__(self, config: AnnotateConfig, has_transcript: bool, experts: list | None = None):
         self.config, self.has_transcript = config, has_transcript
-        self._experts = None
+        self._experts = experts
         self._synthesizer = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -132,6 +154,12 @@ class BatchAnnotator:
         return self._synthesizer
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        state = self.decode(batch)
+        self.measure(state, self.experts)
+        return self.finish(state)
+
+    def decode(self, batch: dict[str, list]) -> "BatchState":
+        """Stage 0: the output rows of ``batch`` and its decodable clips (an undecodable row is an error row)."""
         from ..audio import load_audio
 
         cfg = self.config
@@ -167,8 +195,31 @@ class BatchAnnotator:
             rows[i]["duration_s"] = len(wave) / cfg.sampling_rate
             clips.append(Clip(ids[i], wave, cfg.sampling_rate, truths[i], ground_truth=has_transcript))
             positions.append(i)
+        return BatchState(rows, clips, positions, [{} for _ in clips], truths, has_transcript)
 
-        measured = self._measure(clips, positions, rows)
+    def measure(self, state: "BatchState", experts: list) -> None:
+        """Stage 1 with ``experts`` (all of them, or one engine stage's share): their measurements are merged
+        into ``state``; if the batch fails, clip by clip, so one bad clip becomes an error row of its own."""
+        if not state.clips:
+            return
+        try:
+            produced = run_experts(experts, state.clips)
+            state.measurements = [_merge(old, new) for old, new in zip(state.measurements, produced)]
+            return
+        except Exception:  # noqa: BLE001
+            logger.warning("experts failed on a batch; retrying clip by clip", exc_info=True)
+        kept = []
+        for clip, pos, old in zip(state.clips, state.positions, state.measurements):
+            try:
+                kept.append((clip, pos, _merge(old, run_experts(experts, [clip])[0])))
+            except Exception as err:  # noqa: BLE001
+                state.rows[pos].update(status=ERROR, reasons=[_reason(EXPERT_FAILURE, "", f"{clip.id}: {type(err).__name__}: {err}")])
+        state.clips, state.positions, state.measurements = ([k[i] for k in kept] for i in range(3))
+
+    def finish(self, state: "BatchState") -> dict[str, list]:
+        """Stages 2 and 3 (synthesis, validation) on a measured batch → the output columns."""
+        cfg, rows, truths, has_transcript = self.config, state.rows, state.truths, state.has_transcript
+        measured = zip(state.clips, state.positions, state.measurements)
         items, item_positions = [], []
         for clip, pos, m in measured:
             if has_transcript:
@@ -246,24 +297,38 @@ class BatchAnnotator:
             row["reasons"] = [{k: _safe_text(v) for k, v in r.items()} for r in row["reasons"]]
         return {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
 
-    def _measure(self, clips: list[Clip], positions: list[int], rows: list[dict]) -> list[tuple[Clip, int, dict]]:
-        """Run the experts on the batch; if the batch fails, retry clip by clip so one bad clip is isolated."""
-        if not clips:
-            return []
-        try:
-            return list(zip(clips, positions, run_experts(self.experts, clips)))
-        except Exception:  # noqa: BLE001
-            logger.warning("experts failed on a batch; retrying clip by clip", exc_info=True)
-        done = []
-        for clip, pos in zip(clips, positions):
-            try:
-                done.append((clip, pos, run_experts(self.experts, [clip])[0]))
-            except Exception as err:  # noqa: BLE001
-                rows[pos].update(status=ERROR, reasons=[_reason(EXPERT_FAILURE, "", f"{clip.id}: {type(err).__name__}: {err}")])
-        return done
-
 
 # --- the resumable runner ------------------------------------------------------------------------------
+
+def as_config(config: AnnotateConfig | dict | str | Path | None) -> AnnotateConfig:
+    """An ``AnnotateConfig`` from itself, a dict, a YAML path, or None (the defaults)."""
+    if config is None:
+        return AnnotateConfig()
+    if isinstance(config, dict):
+        return AnnotateConfig.from_dict(config)
+    if isinstance(config, (str, Path)):
+        return AnnotateConfig.from_yaml(config)
+    return config
+
+
+def prepare_source(source: Any, config: AnnotateConfig):
+    """(dataset with the id, audio and transcript columns only, whether it has a ground-truth transcript column):
+    the source as every engine reads it (rows numbered as ids when the source has no id column)."""
+    import datasets
+
+    ds = open_source(source, config.audio_column)
+    columns = list(ds.features) if ds.features is not None else None
+    if columns is not None and config.id_column not in columns:
+        if isinstance(ds, datasets.Dataset):
+            ds = ds.add_column(config.id_column, [str(i) for i in range(len(ds))])
+        else:
+            raise ValueError(f"the streamed source has no id column {config.id_column!r}; name one with id_column")
+    has_transcript = columns is None or config.transcript_column in columns
+    if columns is not None:
+        ds = ds.select_columns([config.id_column, config.audio_column]
+                               + ([config.transcript_column] if has_transcript else []))
+    return ds, has_transcript
+
 
 def _process_position(rank: int | None, world_size: int | None):
     """(rank, world size, accelerate state or None): explicit values win, then ``accelerate launch``'s env."""
@@ -405,23 +470,29 @@ def annotate(
     rank: int | None = None,
     world_size: int | None = None,
     progress: bool = True,
+    engine: str = "local",
 ) -> dict[str, Any] | None:
     """Annotate ``source`` (Dataset, IterableDataset, saved dataset dir, audio folder or parquet) into
     ``out_dir``; resumes where a previous run with the same arguments stopped.
 
-    Under ``accelerate launch`` each process annotates its part (``split_dataset_by_node``). Returns the
-    summary report once every process has finished (None on processes that do not write it).
+    ``engine="local"`` (the default): this process, or under ``accelerate launch`` / ``torchrun`` each process its
+    part (``split_dataset_by_node``). ``engine="ray"``: a Ray Data pipeline on the cluster ``config.ray`` names
+    (``uas_audio.annotate.ray_engine``); same shards, manifest, report and rows. Returns the summary report once
+    every process has finished (None on processes that do not write it).
     """
     import datasets
     from datasets.distributed import split_dataset_by_node
     from tqdm.auto import tqdm
 
-    if config is None:
-        config = AnnotateConfig()
-    elif isinstance(config, dict):
-        config = AnnotateConfig.from_dict(config)
-    elif isinstance(config, (str, Path)):
-        config = AnnotateConfig.from_yaml(config)
+    config = as_config(config)
+    if engine == "ray":
+        if rank is not None or world_size is not None:
+            raise ValueError("rank and world_size belong to the local engine; the Ray engine places work itself")
+        from .ray_engine import annotate_ray
+
+        return annotate_ray(source, out_dir, config, progress=progress)
+    if engine != "local":
+        raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
     rank, world, state = _process_position(rank, world_size)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -429,18 +500,8 @@ def annotate(
     for stale in out.glob(f".shard-r{rank:03d}-of-{world:03d}-*.tmp-*"):
         stale.unlink()  # a shard whose write was interrupted
 
-    ds = open_source(source, config.audio_column)
-    columns = list(ds.features) if ds.features is not None else None
-    if columns is not None and config.id_column not in columns:
-        if isinstance(ds, datasets.Dataset):
-            ds = ds.add_column(config.id_column, [str(i) for i in range(len(ds))])
-        else:
-            raise ValueError(f"the streamed source has no id column {config.id_column!r}; name one with id_column")
-    has_transcript = columns is None or config.transcript_column in columns
+    ds, has_transcript = prepare_source(source, config)
     part = split_dataset_by_node(ds, rank=rank, world_size=world) if world > 1 else ds
-    if columns is not None:
-        part = part.select_columns([config.id_column, config.audio_column]
-                                   + ([config.transcript_column] if has_transcript else []))
 
     manifest = _Manifest(out, rank, world, config)
     features = output_features(config.keep_audio)

@@ -1,11 +1,14 @@
 """Open what the user points the runner at as a ``datasets`` dataset with undecoded audio.
 
 Accepted: a ``Dataset`` / ``IterableDataset`` object; a directory written by ``save_to_disk``; a folder of
-audio files (searched recursively; id = path relative to the folder); parquet files or a folder of them.
+audio files (searched recursively; id = path relative to the folder); parquet files or a folder of them; parquet
+files by URL, globs allowed (``hf://datasets/ORG/NAME/data/*.parquet`` on the Hub, ``s3://...``: any fsspec
+filesystem installed), read with ``datasets.load_dataset("parquet", data_files=URL)``.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,15 @@ def open_source(source: Any, audio_column: str = "audio"):
         raise ValueError(f"got a DatasetDict with splits {list(source)}; pass one split, e.g. ds['train']")
     if isinstance(source, (datasets.Dataset, datasets.IterableDataset)):
         ds = source
+    elif is_url(source):
+        try:
+            ds = datasets.load_dataset("parquet", data_files=source, split="train")
+        except FileNotFoundError as err:
+            raise FileNotFoundError(f"{source}: no parquet file found there ({err})") from None
+        except ValueError as err:  # datasets: "At least one valid data file must be specified"
+            if "data file" not in str(err):
+                raise
+            raise FileNotFoundError(f"{source}: no parquet file found there ({err})") from None
     else:
         path = Path(source)
         if not path.exists():
@@ -41,6 +53,11 @@ def open_source(source: Any, audio_column: str = "audio"):
     if features is not None and isinstance(features[audio_column], datasets.Audio) and features[audio_column].decode:
         ds = ds.cast_column(audio_column, datasets.Audio(decode=False))
     return ds
+
+
+def is_url(source: Any) -> bool:
+    """Whether ``source`` is a URL (``hf://``, ``s3://``, ...) rather than a local path."""
+    return isinstance(source, str) and re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", source) is not None
 
 
 def _audio_folder(path: Path, audio_column: str):

@@ -56,10 +56,16 @@ def default_experts() -> list[str]:
     return list(DEFAULT_EXPERTS) + embedded_experts_available()
 
 
-def build_expert(spec: str | dict[str, Any]) -> Expert:
+def is_signal_expert(spec: str | dict[str, Any]) -> bool:
+    """Whether a spec names a signal-processing expert (no model to hold: an engine may run it anywhere)."""
+    return (spec if isinstance(spec, str) else spec.get("type") if isinstance(spec, dict) else None) in SIGNAL_EXPERTS
+
+
+def build_expert(spec: str | dict[str, Any], load: bool = True) -> Expert:
     """One expert from a spec: a signal expert's name ("pitch"), or a dict
     ``{"type": "audio-classification" | "automatic-speech-recognition" | "captioner" | <signal name>, ...}``
-    whose other keys are the expert's constructor arguments (``model`` = hub name or local path)."""
+    whose other keys are the expert's constructor arguments (``model`` = hub name or local path).
+    ``load=False`` leaves a transformers model expert's model unloaded until its first call."""
     if isinstance(spec, str):
         spec = {"type": spec}
     if not isinstance(spec, dict) or "type" not in spec:
@@ -82,6 +88,9 @@ def build_expert(spec: str | dict[str, Any]) -> Expert:
             raise ValueError(f"expert {kind!r} needs a 'model' (hub name or local path); got {spec!r}")
         from .models import ASRExpert, AudioClassificationExpert, CaptionerExpert, ZeroShotAudioClassificationExpert
 
+        if not load:
+            kwargs["load"] = False
+
         if kind == "zero-shot-audio-classification":
             if "labels" not in kwargs:
                 raise ValueError(f"a zero-shot-audio-classification expert needs 'labels' to choose from; got {spec!r}")
@@ -99,9 +108,9 @@ def build_expert(spec: str | dict[str, Any]) -> Expert:
     )
 
 
-def build_experts(specs: list[str | dict[str, Any]] | None = None) -> list[Expert]:
+def build_experts(specs: list[str | dict[str, Any]] | None = None, load: bool = True) -> list[Expert]:
     """Experts in run order. ASR runs first so later experts see its transcripts."""
-    experts = [build_expert(s) for s in (specs if specs is not None else default_experts())]
+    experts = [build_expert(s, load) for s in (specs if specs is not None else default_experts())]
     names = [e.name for e in experts]
     if len(set(names)) != len(names):
         raise ValueError(f"expert names must be unique; got {names} (give model experts a 'name')")
@@ -143,6 +152,6 @@ def describe(experts: list[Expert], measurements: Measurements) -> str:
 __all__ = [
     "Expert", "Measurements", "BackgroundExpert", "FormantExpert", "OnsetEventExpert", "LoudnessExpert", "SNRExpert", "PitchExpert",
     "SpeakingRateExpert", "TremorExpert", "VoiceActivityExpert", "SIGNAL_EXPERTS", "DEFAULT_EXPERTS", "EMBEDDED_EXPERTS", "default_experts",
-    "embedded_experts_available", "expert_info", "build_expert",
+    "embedded_experts_available", "expert_info", "build_expert", "is_signal_expert",
     "build_experts", "run_experts", "describe",
 ]

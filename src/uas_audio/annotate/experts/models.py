@@ -33,17 +33,34 @@ def _audio_input(clip: Clip) -> dict[str, Any]:
 
 
 class _ModelInfo:
-    """Name, revision and licence of a model expert, recorded in the run's report and dataset card."""
+    """Name, revision and licence of a model expert, recorded in the run's report and dataset card; holds the
+    expert's transformers pipeline, loaded at construction unless ``load=False`` (then on first use: an engine
+    that needs only ``describe`` there, like the Ray engine's synthesis stage, never loads the model)."""
 
     model_id: str
     revision: str | None = None
     licence: str | None = None
     name: str
+    _pipe_instance: Any = None
+
+    def _init_pipe(self, task: str, load: bool, **kwargs: Any) -> None:
+        self._pipe_spec = (task, kwargs)
+        if load:
+            self._pipe  # noqa: B018 - load now: a wrong model path fails at configuration time
+
+    @property
+    def _pipe(self):
+        if self._pipe_instance is None:
+            from transformers import pipeline
+
+            task, kwargs = self._pipe_spec
+            self._pipe_instance = pipeline(task, **kwargs)
+        return self._pipe_instance
 
     def info(self) -> dict[str, Any]:
         revision = self.revision
         if revision is None:  # a hub checkpoint records the commit it was loaded from
-            revision = getattr(getattr(getattr(self, "_pipe", None), "model", None), "config", None)
+            revision = getattr(getattr(self._pipe_instance, "model", None), "config", None)
             revision = getattr(revision, "_commit_hash", None)
         return {"name": self.name, "model": self.model_id, "revision": revision,
                 "licence": self.licence or "unknown (set 'licence' in the expert spec)"}
@@ -54,13 +71,11 @@ class AudioClassificationExpert(_ModelInfo):
     ``<field>_labels`` (every label scoring at least ``threshold``, best first)."""
 
     def __init__(self, model: str, field: str, top_k: int = 5, threshold: float = 0.3, device: str | int | None = None,
-                 name: str | None = None, revision: str | None = None, licence: str | None = None):
-        from transformers import pipeline
-
+                 name: str | None = None, revision: str | None = None, licence: str | None = None, load: bool = True):
         self.field, self.top_k, self.threshold = field, top_k, threshold
         self.name = name or f"{field}_classifier"
         self.model_id, self.revision, self.licence = model, revision, licence
-        self._pipe = pipeline("audio-classification", model=model, device=_device(device), revision=revision)
+        self._init_pipe("audio-classification", load, model=model, device=_device(device), revision=revision)
 
     def __call__(self, batch: list[Clip]) -> list[Measurements]:
         results = self._pipe([_audio_input(c) for c in batch], top_k=self.top_k, batch_size=len(batch))
@@ -90,13 +105,11 @@ class ASRExpert(_ModelInfo):
     name = "asr"
 
     def __init__(self, model: str, device: str | int | None = None, generate_kwargs: dict | None = None,
-                 revision: str | None = None, licence: str | None = None, batch_size: int = 8):
-        from transformers import pipeline
-
+                 revision: str | None = None, licence: str | None = None, batch_size: int = 8, load: bool = True):
         self.model_id, self.revision, self.licence = model, revision, licence
         self.generate_kwargs = generate_kwargs or {}
         self.batch_size = batch_size
-        self._pipe = pipeline("automatic-speech-recognition", model=model, device=_device(device), revision=revision)
+        self._init_pipe("automatic-speech-recognition", load, model=model, device=_device(device), revision=revision)
 
     def __call__(self, batch: list[Clip]) -> list[Measurements]:
         missing = [c for c in batch if c.transcript is None and not c.ground_truth]
@@ -122,16 +135,17 @@ class ZeroShotAudioClassificationExpert(_ModelInfo):
 
     def __init__(self, model: str, labels: list[str], field: str = "events", threshold: float = 0.3,
                  hypothesis_template: str = "This is a sound of {}.", device: str | int | None = None,
-                 name: str | None = None, revision: str | None = None, licence: str | None = None):
-        from transformers import pipeline
-
+                 name: str | None = None, revision: str | None = None, licence: str | None = None, load: bool = True):
         if not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x.strip() for x in labels):
             raise ValueError(f"a zero-shot-audio-classification expert needs 'labels': a list of label strings, got {labels!r}")
         self.labels, self.field, self.threshold, self.template = labels, field, threshold, hypothesis_template
         self.name = name or f"{field}_zero_shot"
         self.model_id, self.revision, self.licence = model, revision, licence
-        self._pipe = pipeline("zero-shot-audio-classification", model=model, device=_device(device), revision=revision)
-        self._rate = int(self._pipe.feature_extractor.sampling_rate)
+        self._init_pipe("zero-shot-audio-classification", load, model=model, device=_device(device), revision=revision)
+
+    @property
+    def _rate(self) -> int:
+        return int(self._pipe.feature_extractor.sampling_rate)
 
     def __call__(self, batch: list[Clip]) -> list[Measurements]:
         import soxr
@@ -162,15 +176,14 @@ class CaptionerExpert(_ModelInfo):
     name = "captioner"
 
     def __init__(self, model: str, task: str = "audio-to-uas", device: str | int | None = None,
-                 max_new_tokens: int = 96, licence: str | None = None):
+                 max_new_tokens: int = 96, licence: str | None = None, load: bool = True):
         import uas_audio  # noqa: F401  (registers the audio-to-uas task)
-        from transformers import pipeline
 
         from ...schema.prompts import CAPTION_PROMPT
 
         self.model_id, self.prompt, self.max_new_tokens = model, CAPTION_PROMPT, max_new_tokens
         self.licence = licence
-        self._pipe = pipeline(task, model=model, device=device)
+        self._init_pipe(task, load, model=model, device=device)
 
     def __call__(self, batch: list[Clip]) -> list[Measurements]:
         out = []
