@@ -18,7 +18,7 @@ trains on the annotation pipeline's output instead).
 
 Every model answers the same items through two readouts (``uas_audio.evaluation.perception``): ``qa``, the
 likelihood of each option's answer text after the UAS-QA question, and ``uas``, the likelihood of each option
-as the probed field's value in the targeted UAS JSON after the holistic prompt. A model trained on UAS JSON
+as the probed field's value in the targeted UAS JSON after that field's targeted prompt. A model trained on UAS JSON
 but never on questions is read out through its JSON, one trained on UAS-QA through its answers; each mixture is
 scored by the better of its two readouts (mean over seeds), which can only flatter the ASR-only peer, for which
 neither format was taught. Both readouts are printed. Each model is also scored with every held-out clip's audio
@@ -58,11 +58,13 @@ import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+#: UAS supervision is the records in both forms the model answers in: holistic JSON (``uas``) and targeted JSON of a
+#: few fields (``targeted``, the form of ``pipeline(..., fields=[...])``), half each of the UAS share.
 VARIANTS: dict[str, dict[str, float]] = {
     "asr": {"asr": 1.0},
-    "asr+uas": {"asr": 0.5, "uas": 0.5},
+    "asr+uas": {"asr": 0.5, "uas": 0.25, "targeted": 0.25},
     "asr+qa": {"asr": 0.5, "qa": 0.5},
-    "asr+uas+qa": {"asr": 1 / 3, "uas": 1 / 3, "qa": 1 / 3},
+    "asr+uas+qa": {"asr": 1 / 3, "uas": 1 / 6, "targeted": 1 / 6, "qa": 1 / 3},
     "asr+caption": {"asr": 0.5, "caption": 0.5},
 }
 PEER = "asr"
@@ -79,8 +81,8 @@ def _corpus(work: Path, num_clips: int, seed: int):
 def _task_rows(train, qa):
     from uas_audio.trainers import tasks as T
 
-    return {"asr": T.asr_rows(train), "uas": T.uas_rows(train), "caption": T.caption_rows(train),
-            "qa": T.qa_rows(qa)}
+    return {"asr": T.asr_rows(train), "uas": T.uas_rows(train), "targeted": T.targeted_rows(train),
+            "caption": T.caption_rows(train), "qa": T.qa_rows(qa)}
 
 
 def _qa_dataset(train, work: Path, seed: int):

@@ -23,3 +23,16 @@ def test_mcq_prompt_is_question_blank_line_lettered_options():
 def test_mcq_prompt_rejects_bad_option_lists(options):
     with pytest.raises(ValueError, match="options"):
         mcq_prompt("Q?", options)
+
+
+def test_targeted_prompt_names_the_fields_in_order():
+    from uas_audio.schema import targeted_prompt
+
+    assert targeted_prompt(["paralinguistics.emotion", "paralinguistics.gender"]) == \
+        "Identify the speaker's emotion and speaker's gender in a concise format."
+    assert targeted_prompt(["paralinguistics.gender"]) == "Identify the speaker's gender in a concise format."
+    assert targeted_prompt(["transcription", "paralinguistics.age", "nonLinguisticEvents.discreteEvents"]) == \
+        "Identify the transcription, speaker's age and discrete sound events in a concise format."
+    for bad in ([], "paralinguistics.gender", ["paralinguistics.pitch"]):
+        with pytest.raises(ValueError, match="targeted prompt"):
+            targeted_prompt(bad)

@@ -204,3 +204,24 @@ def test_asr_rows_with_a_speech_tokenizer_give_the_audio_as_code_tokens():
     assert [p["type"] for p in rows[0]["messages"][0]["content"]] == ["text", "text"]
     assert _user_text(rows[0]) == "<|audio_bos|><|code_4|><|code_0|><|code_9|><|audio_eos|>"
     assert _answer(rows[0]) == "hello there"
+
+
+def test_targeted_rows_answer_only_the_asked_fields(uas_ds):
+    import json
+
+    from uas_audio.schema import targeted_prompt
+    from uas_audio.trainers.tasks import TARGETED_PATHS, targeted_json, targeted_rows
+
+    rows = targeted_rows(uas_ds, per_record=4, max_fields=2, seed=3)
+    assert len(rows) == 4 * len(uas_ds) and set(rows["task"]) == {"targeted"}
+    records = {r["id"]: r["uas"] for r in uas_ds}
+    for row in rows:
+        answer = json.loads(row["messages"][1]["content"][0]["text"])
+        paths = [f"{top}.{key}" if isinstance(value, dict) else top
+                 for top, value in answer.items() for key in (value if isinstance(value, dict) else [None])]
+        assert 1 <= len(paths) <= 2 and set(paths) <= set(TARGETED_PATHS)
+        assert _user_text(row) == targeted_prompt(paths)
+        assert row["messages"][1]["content"][0]["text"] == targeted_json(records[row["id"].rsplit("/", 1)[0]], paths)
+    assert targeted_rows(uas_ds, seed=3)["messages"] == targeted_rows(uas_ds, seed=3)["messages"]
+    with pytest.raises(ValueError, match="max_fields"):
+        targeted_rows(uas_ds, max_fields=0)

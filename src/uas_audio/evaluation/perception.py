@@ -5,10 +5,10 @@ per speech clip: the QA generator asks gender only as yes/no). A model picks the
 through one of two readouts:
 
 - ``qa``: the answer text of the UAS-QA format ("B. option", or the yes/no word) after the item's question;
-- ``uas``: the option as the value of the probed field in the model's own UAS JSON, after the holistic prompt,
-  in the targeted form ``{"paralinguistics":{"gender":"<option>"`` (only that field, as
-  ``pipeline("audio-to-uas", fields=[...])`` asks for it, so no other reference value is in the context);
-  multiple choice only.
+- ``uas``: the option as the value of the probed field in the model's own UAS JSON, after the targeted prompt
+  for that field (``schema.targeted_prompt``), in the targeted form ``{"paralinguistics":{"gender":"<option>"}}``
+  (only that field, as ``pipeline("audio-to-uas", fields=[...])`` asks for it, so no other reference value is
+  in the context); the value's tokens and the token holding its closing quote are scored. Multiple choice only.
 
 Ranking options instead of sampling measures what a model prefers even when a tiny model does not yet write a
 well-formed answer, and the same items and the same accuracy serve models trained on either format.
@@ -21,7 +21,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from ..schema import EVENT_KEYS, GENDERS, HOLISTIC_PROMPT, NON_LINGUISTIC_EVENTS, PARALINGUISTICS, TRANSCRIPTION
+from ..schema import EVENT_KEYS, GENDERS, NON_LINGUISTIC_EVENTS, PARALINGUISTICS, TRANSCRIPTION, targeted_prompt
 from ..schema import get_field, mcq_prompt
 from .benchmarks import EvalItem
 
@@ -144,7 +144,8 @@ def _candidates(item: EvalItem, readout: str) -> tuple[str, list[str], str | Non
                              "scores the options of multiple-choice items only")
         path = item.categories["path"]
         prefix, closing = uas_slot_prefix(path), uas_slot_closing(path)
-        return HOLISTIC_PROMPT, [prefix + json.dumps(c, ensure_ascii=False)[1:] + closing for c in item.choices], prefix
+        texts = [prefix + json.dumps(c, ensure_ascii=False)[1:] + closing for c in item.choices]
+        return targeted_prompt([path]), texts, prefix
     raise ValueError(f"unknown readout {readout!r}; choose from {READOUTS}")
 
 

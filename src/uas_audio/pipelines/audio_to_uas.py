@@ -54,6 +54,7 @@ from uas_audio.schema import (
     HOLISTIC_PROMPT,
     ONTOLOGY,
     mcq_prompt,
+    targeted_prompt,
     validate,
 )
 from uas_audio.schema.prompts import OPTION_LETTERS
@@ -120,7 +121,7 @@ def _resolve_request(fields=None, question=None, choices=None, task=None, constr
     if fields:
         paths = tuple(expand_fields(fields))
         grammar = subset_grammar_spec(paths, limits) if constrained else None
-        return _Request("targeted", HOLISTIC_PROMPT, grammar, max_output_bytes(paths, limits) + 1, fields=paths,
+        return _Request("targeted", targeted_prompt(paths), grammar, max_output_bytes(paths, limits) + 1, fields=paths,
                         limits=limits, **common)
     grammar = uas_grammar_spec(limits) if constrained else None
     return _Request("holistic", HOLISTIC_PROMPT, grammar, max_output_bytes(None, limits) + 1, limits=limits,

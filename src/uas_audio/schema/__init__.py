@@ -7,7 +7,8 @@ inside the functions that return or take datasets objects).
 from .features import uas_features
 from .json_schema import subset_json_schema, uas_json_schema
 from .parsing import UASParseError, get_field, normalize_emotion, null_paralinguistics, parse_uas
-from .prompts import ASR_PROMPT, CAPTION_PROMPT, HOLISTIC_PROMPT, TTS_PROMPT_TEMPLATE, mcq_prompt, tts_prompt
+from .prompts import (ASR_PROMPT, CAPTION_PROMPT, HOLISTIC_PROMPT, TARGETED_FIELD_NAMES, TTS_PROMPT_TEMPLATE, mcq_prompt,
+                      targeted_prompt, tts_prompt)
 from .types import UAS, NonLinguisticEvents, Paralinguistics, SoundEvent
 from .validation import (
     DURATION_ALIGNMENT,
@@ -54,4 +55,5 @@ __all__ = [
     "ONTOLOGY", "TRANSCRIPTION_INTEGRITY", "LOGICAL_CONSISTENCY", "DURATION_ALIGNMENT",
     # prompts
     "HOLISTIC_PROMPT", "ASR_PROMPT", "CAPTION_PROMPT", "TTS_PROMPT_TEMPLATE", "tts_prompt", "mcq_prompt",
+    "TARGETED_FIELD_NAMES", "targeted_prompt",
 ]

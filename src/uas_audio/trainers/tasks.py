@@ -7,6 +7,9 @@ layout as UAS-QA rows, so every task and UAS-QA interleave into one stage-3 mixt
 Tasks (UAS-SPEC §1 prompts, defined once in ``uas_audio.schema.prompts``):
 - ``asr``: ASR prompt → the transcript (rows without speech are left out);
 - ``uas``: holistic prompt → the compact UAS JSON;
+- ``targeted``: targeted prompt naming a few fields ("Identify the speaker's gender and emotion in a concise
+  format.") → the compact UAS JSON of those fields only, the form ``pipeline("audio-to-uas", fields=[...])``
+  asks for (UAS-SPEC §4); the same records as ``uas``, a few field subsets each;
 - ``caption``: caption prompt → one unstructured sentence from the description and speaker traits (the ablation
   that replaces UAS with free text);
 - ``tts``: TTS prompt with the transcript → ``<|speech_bos|>`` + code tokens + ``<|speech_eos|>``, text-only rows
@@ -25,16 +28,18 @@ from ..schema import (
     ASR_PROMPT,
     CAPTION_PROMPT,
     EVENT_KEYS,
+    FIELD_PATHS,
     HOLISTIC_PROMPT,
     NON_LINGUISTIC_EVENTS,
     PARALINGUISTICS,
     TRANSCRIPTION,
     UAS,
+    targeted_prompt,
     tts_prompt,
 )
 
-ASR, UAS_JSON, CAPTION, TTS, QA = "asr", "uas", "caption", "tts", "qa"
-TASKS: tuple[str, ...] = (ASR, UAS_JSON, CAPTION, TTS, QA)
+ASR, UAS_JSON, CAPTION, TTS, QA, TARGETED = "asr", "uas", "caption", "tts", "qa", "targeted"
+TASKS: tuple[str, ...] = (ASR, UAS_JSON, CAPTION, TTS, QA, TARGETED)
 #: How ``interleave_datasets`` ends the mixture: every task is seen at least once ("all_exhausted" repeats the
 #: smaller tasks until the largest one has been fully seen, so no row of any task is dropped; "first_exhausted"
 #: stops at the first exhausted task and drops the rest of the others).
@@ -142,6 +147,50 @@ def _record_rows(ds, task: str, suffix: str, prompt: str, target: Callable[[Mapp
 def uas_rows(ds):
     """Holistic rows: audio + holistic prompt → the compact UAS JSON of the record."""
     return _record_rows(ds, UAS_JSON, "uas", HOLISTIC_PROMPT, compact_uas_json)
+
+
+def targeted_json(uas: Mapping[str, Any] | UAS, paths: Sequence[str]) -> str:
+    """The compact UAS JSON of ``paths`` only, keys in schema order: ``{"paralinguistics":{"gender":"Male"}}``."""
+    import json
+
+    record = json.loads(compact_uas_json(uas))
+    out: dict[str, Any] = {}
+    for path in FIELD_PATHS:
+        if path not in paths:
+            continue
+        head, _, key = path.partition(".")
+        if key:
+            out.setdefault(head, {})[key] = record[head][key]
+        else:
+            out[head] = record[head]
+    return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
+
+
+#: Fields a targeted row may ask for: every leaf but the free-text scene description.
+TARGETED_PATHS: tuple[str, ...] = tuple(p for p in FIELD_PATHS if p != f"{NON_LINGUISTIC_EVENTS}.{EVENT_KEYS[0]}")
+
+
+def targeted_rows(ds, per_record: int = 3, max_fields: int = 3, seed: int = 0):
+    """Targeted rows: ``per_record`` rows per accepted record, each asking for 1..``max_fields`` fields drawn
+    (seeded) from :data:`TARGETED_PATHS` → the compact JSON of those fields only (:func:`targeted_json`); ids
+    ``<clip id>/targeted-<k>``. Fields the record leaves null (no speech) are asked and answered ``null``."""
+    import random
+
+    if per_record < 1 or not 1 <= max_fields <= len(TARGETED_PATHS):
+        raise ValueError(f"targeted rows: per_record must be >= 1 and max_fields in 1..{len(TARGETED_PATHS)}, got "
+                         f"{per_record} and {max_fields}")
+    ds = _accepted(ds)
+    _require(ds, ["id", "audio", "uas"], TARGETED)
+    rng = random.Random(seed)
+    rows = []
+    for row in ds:
+        for k in range(per_record):
+            chosen = set(rng.sample(TARGETED_PATHS, rng.randint(1, max_fields)))
+            paths = [p for p in FIELD_PATHS if p in chosen]
+            user = [_audio_part(row["audio"], f"row {row['id']}"), _text(targeted_prompt(paths))]
+            rows.append({"id": f"{row['id']}/targeted-{k}", "task": TARGETED,
+                         "messages": _conversation(user, targeted_json(row["uas"], paths))})
+    return _rows_to_dataset(rows)
 
 
 def caption_text(uas: Mapping[str, Any]) -> str:
@@ -257,7 +306,7 @@ def build_task(task: str, ds, encode: Callable[[np.ndarray], Sequence[int]] | No
         if encode is None:
             raise ValueError("tts task: needs a speech tokenizer (encode=waveform -> codes)")
         return tts_rows(ds, encode)
-    builders = {ASR: asr_rows, UAS_JSON: uas_rows, CAPTION: caption_rows, QA: qa_rows}
+    builders = {ASR: asr_rows, UAS_JSON: uas_rows, CAPTION: caption_rows, QA: qa_rows, TARGETED: targeted_rows}
     if task not in builders:
         raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
     return builders[task](ds)
@@ -286,8 +335,8 @@ def mixture(tasks: Mapping[str, Any], ratios: Mapping[str, float], seed: int = 0
 
 
 __all__ = [
-    "TASKS", "ASR", "UAS_JSON", "CAPTION", "TTS", "QA", "MIXTURE_STOPPING_STRATEGY",
+    "TASKS", "ASR", "UAS_JSON", "CAPTION", "TTS", "QA", "TARGETED", "TARGETED_PATHS", "MIXTURE_STOPPING_STRATEGY",
     "training_features", "compact_uas_json", "caption_text", "speech_target", "audio_code_text",
-    "asr_rows", "uas_rows", "caption_rows", "tts_rows", "qa_rows", "build_task", "mixture",
+    "asr_rows", "uas_rows", "targeted_rows", "targeted_json", "caption_rows", "tts_rows", "qa_rows", "build_task", "mixture",
     "prompt_rows", "holistic_prompt_rows",
 ]
