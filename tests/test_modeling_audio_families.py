@@ -13,6 +13,7 @@ from uas_audio.audio.frames import num_mel_frames
 from uas_audio.modeling import UASAudioForConditionalGeneration
 from uas_audio.modeling.audio_encoders import audio_tokens, encoder_frames, family_of, window_frames_of
 from uas_audio.tiny import TINY_AUDIO_FAMILY_CONFIGS, tiny_config, tiny_model, tiny_processor
+from mel_batches import random_mel_batch
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread is fastest on a shared CPU
 FAMILIES = ("whisper", "qwen2_audio", "aut")
@@ -25,15 +26,6 @@ SHORT_WINDOWS = {
 }
 LENGTHS = list(range(1, 261)) + [299, 300, 301, 333, 401, 599, 600, 601, 777]
 
-
-def _batch(lengths, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    features = torch.zeros(len(lengths), 128, max(lengths))
-    mask = torch.zeros(len(lengths), max(lengths), dtype=torch.long)
-    for row, length in enumerate(lengths):
-        features[row, :, :length] = torch.randn(128, length, generator=generator)
-        mask[row, :length] = 1
-    return features, mask
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +58,7 @@ def test_aut_frame_arithmetic_is_the_papers():
 def test_encoder_output_length_is_the_arithmetic_for_every_length(family, short_models):
     model = short_models[family]
     window = window_frames_of(model.config.audio_config)
-    features, mask = _batch(LENGTHS)
+    features, mask = random_mel_batch(LENGTHS)
     with torch.no_grad():
         out = model.model.get_audio_features(features, mask)
     expected = [encoder_frames(family, n, window) for n in LENGTHS]
@@ -81,7 +73,7 @@ def test_encoder_output_length_is_the_arithmetic_for_every_length(family, short_
 def test_a_clip_encodes_the_same_alone_and_in_a_batch(family, short_models):
     model = short_models[family]
     lengths = [1, 2, 3, 59, 60, 61, 99, 100, 101, 150, 237, 401]
-    features, mask = _batch(lengths, seed=1)
+    features, mask = random_mel_batch(lengths, seed=1)
     with torch.no_grad():
         batch = model.model.get_audio_features(features, mask)
         for row, length in enumerate(lengths):
@@ -123,7 +115,7 @@ def test_qwen2_audio_family_computes_what_qwen2_audio_encoder_computes_on_30s_pa
     model = tiny_model(audio_config=SHORT_WINDOWS["qwen2_audio"])
     model.model.audio_tower.load_state_dict(reference.state_dict())
     lengths = [7, 30, 45, 60]  # the window is 60 frames: Qwen2AudioEncoder takes exactly that many
-    features, mask = _batch(lengths, seed=2)
+    features, mask = random_mel_batch(lengths, seed=2)
     features = torch.nn.functional.pad(features, (0, 60 - features.shape[-1]))
     with torch.no_grad():
         ours = model.model.get_audio_features(features[:, :, :max(lengths)], mask)

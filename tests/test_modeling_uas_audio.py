@@ -9,6 +9,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelF
 import uas_audio
 from uas_audio.audio import frames
 from uas_audio.modeling import UASAudioConfig, UASAudioForConditionalGeneration, UASAudioModel
+from mel_batches import random_mel_batch
 
 TRANSCRIBE = "Transcribe the following audio content into text."
 
@@ -22,15 +23,6 @@ def model() -> UASAudioForConditionalGeneration:
 def processor():
     return uas_audio.tiny_processor()
 
-
-def _features(lengths: list[int], seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    features = torch.zeros(len(lengths), 128, max(lengths))
-    mask = torch.zeros(len(lengths), max(lengths), dtype=torch.long)
-    for row, length in enumerate(lengths):
-        features[row, :, :length] = torch.randn(128, length, generator=generator)
-        mask[row, :length] = 1
-    return features, mask
 
 
 def _audio_batch(config: UASAudioConfig, lengths: list[int], text: tuple[int, ...] = (40, 41, 42)) -> dict:
@@ -46,7 +38,7 @@ def _audio_batch(config: UASAudioConfig, lengths: list[int], text: tuple[int, ..
     for i, row in enumerate(rows):
         input_ids[i, : len(row)] = torch.tensor(row)
         attention_mask[i, : len(row)] = 1
-    features, mask = _features(lengths)
+    features, mask = random_mel_batch(lengths)
     return {"input_ids": input_ids, "attention_mask": attention_mask, "input_features": features,
             "input_features_mask": mask}
 
@@ -149,7 +141,7 @@ def test_bfloat16_model_takes_float32_features():
 
 def test_placeholder_feature_mismatch_raises(model):
     inputs = _audio_batch(model.config, [180])
-    inputs["input_features"], inputs["input_features_mask"] = _features([260])
+    inputs["input_features"], inputs["input_features_mask"] = random_mel_batch([260])
     with pytest.raises(ValueError, match=r"23 audio placeholder tokens .* give 33 audio features"):
         model(**inputs)
 
