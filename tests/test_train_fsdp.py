@@ -147,6 +147,7 @@ if stage == 1:  # this rank's shard of the old rows against the initial model's 
     report["local_new_rows"] = [split.new_rows.to_local().shape[0] for split, _ in pairs]
 with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
     json.dump(report, f)
+trainer.accelerator.end_training()  # leave the process group as `uas-audio train` does: no collective threads at exit
 '''
 
 

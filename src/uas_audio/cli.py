@@ -364,6 +364,9 @@ def _train(args: argparse.Namespace) -> int:
         print(f"uas-audio train: error: {err}", file=sys.stderr)
         return 2
     print(f"stage {args.stage}: {trainer.state.global_step} steps; model saved in {trainer.args.output_dir}")
+    # a launched run leaves its process group cleanly: torch's collective threads torn down at interpreter exit can
+    # abort a rank ("terminate called without an active exception") after a successful run
+    trainer.accelerator.end_training()
     return 0
 
 
