@@ -16,6 +16,7 @@ from uas_audio.schema import (
     normalize_emotion,
     null_paralinguistics,
     parse_uas,
+    parse_uas_reply,
 )
 
 
@@ -223,11 +224,73 @@ def test_null_paralinguistics_has_the_six_keys_all_null():
 @settings(max_examples=200, deadline=None)
 @given(st.one_of(
     st.text(max_size=60),
-    st.sampled_from(["```json\n", "```", "{", "[", '{"transcription": ', "}"]).flatmap(
+    st.sampled_from(["```json\n", "```", "Here:\n```json\n", "{", "[", '{"transcription": ', "}"]).flatmap(
         lambda head: st.text(max_size=40).map(lambda tail: head + tail)),
 ))
 def test_any_text_gives_a_record_or_a_parse_error_never_another_exception(text):
-    try:
-        parse_uas(text)
-    except UASParseError as err:
-        assert 0 <= err.pos <= len(text) and err.line >= 1 and err.col >= 1
+    for parse in (parse_uas, parse_uas_reply):
+        try:
+            parse(text)
+        except UASParseError as err:
+            assert 0 <= err.pos <= len(text) and err.line >= 1 and err.col >= 1
+
+
+# --- parse_uas_reply: prose around one fenced block (chat-model replies, the official release's fenced output) ---
+
+
+def test_reply_accepts_plain_and_fenced_json_as_parse_uas_does():
+    plain = json.dumps(speech_record())
+    assert parse_uas_reply(plain).to_dict() == speech_record()
+    assert parse_uas_reply("```json\n" + plain + "\n```").to_dict() == speech_record()
+
+
+def test_reply_accepts_prose_before_and_after_one_json_fence():
+    reply = ("Sure! Here is the analysis of the audio:\n\n```json\n" + json.dumps(speech_record(), indent=2)
+             + "\n```\n\nThe speaker sounds cheerful.")
+    assert parse_uas_reply(reply).to_dict() == speech_record()
+    assert parse_uas_reply("Result: ```" + json.dumps(music_record()) + "``` done").to_dict() == music_record()
+
+
+def test_reply_keeps_backticks_inside_an_unfenced_objects_strings():
+    record = speech_record() | {"transcription": "type ``` then enter"}
+    assert parse_uas_reply(json.dumps(record)).transcription == "type ``` then enter"
+
+
+def test_reply_locates_invalid_json_inside_the_fence_in_the_whole_reply():
+    reply = 'Here it is:\n```json\n{"transcription": nul}\n```\nThanks.'
+    with pytest.raises(UASParseError, match="invalid JSON") as info:
+        parse_uas_reply(reply)
+    assert (info.value.pos, info.value.line, info.value.col) == (reply.index("nul"), 3, 19)
+    assert info.value.text == reply
+
+
+def test_reply_reports_schema_violations_of_the_fenced_record():
+    reply = "Answer:\n```json\n" + json.dumps({"transcription": "hi"}) + "\n```"
+    with pytest.raises(UASParseError, match="schema violation") as info:
+        parse_uas_reply(reply)
+    assert info.value.pos == reply.index("{")
+    assert "paralinguistics" in {path for path, _ in info.value.violations}
+
+
+@pytest.mark.parametrize(
+    ("reply", "message", "at"),
+    [
+        ("Here:\n```json\n{}", "code fence is not closed", "```"),
+        ("A\n```json\n{}\n```\nB\n```json\n{}\n```", "2 fenced blocks: expected one", "```json\n{}\n```\n"),
+        ("Code:\n```python\nprint(1)\n```", "marked 'python', expected json", "```"),
+        ("I could not analyse this audio.", "invalid JSON", "I"),
+        ("", "empty output", ""),
+    ],
+)
+def test_reply_without_exactly_one_json_block_is_a_positioned_error(reply, message, at):
+    with pytest.raises(UASParseError, match=message) as info:
+        parse_uas_reply(reply)
+    expected = reply.index(at) if at else 0
+    if message.startswith("2 fenced"):
+        expected = reply.index("```", reply.index("B"))
+    assert info.value.pos == expected
+
+
+def test_reply_refuses_a_non_string():
+    with pytest.raises(TypeError, match="as str"):
+        parse_uas_reply(b"{}")

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from .chatml import TOKENIZER_DIR
 from .feature_extraction_uas_audio import UASAudioFeatureExtractor
-from .processing_uas_audio import CODE_TOKEN_FORMAT, SpeechEncoder, UASAudioProcessor, audio_code_token
+from .processing_uas_audio import CODE_TOKEN_FORMAT, CONVENTIONS, SpeechEncoder, UASAudioProcessor, audio_code_token
 
 __all__ = [
     "CODE_TOKEN_FORMAT",
+    "CONVENTIONS",
     "SpeechEncoder",
     "UASAudioFeatureExtractor",
     "UASAudioProcessor",

@@ -12,6 +12,11 @@ In ``input_mode="discrete"`` audio is not featurised: a speech encoder (a ``UASS
 ``<|audio_bos|><|code_i|>…<|audio_eos|>``. A ``UASSpeechTokenizer`` encoder travels with the processor:
 ``save_pretrained`` writes it (safetensors + config) to the ``speech_tokenizer/`` subfolder and ``from_pretrained``
 (and so ``AutoProcessor`` and ``pipeline("audio-to-uas", model=folder)``) restores it from there.
+
+``conventions`` picks the defaults of the token names and the audio framing (``CONVENTIONS``): ``"uas"`` (ours, the
+default) or ``"official"``, the conventions the paper's released inference code is described with in issue 18:
+``<|audio_bos|>`` + ``<|AUDIO|>``×N + ``<|audio_eos|>`` per clip, N by AuT's frame rule (13 per 100 mel frames, no
+stacking), and speech codes written ``<|audio_0|>``…; its ``decode_uas`` also reads prose around one fenced JSON block.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from transformers.processing_utils import MultiModalData, ProcessorMixin
 
 from ..audio.frames import num_mel_frames
 from ..modeling.audio_encoders import DEFAULT_WINDOW_FRAMES, FAMILIES, audio_tokens
-from .chatml import AUDIO_BOS, AUDIO_EOS, AUDIO_TOKEN, END_OF_TEXT, IM_END
+from .chatml import AUDIO_BOS, AUDIO_EOS, AUDIO_TOKEN, CHAT_TEMPLATE, END_OF_TEXT, IM_END
 
 if TYPE_CHECKING:
     from ..schema import UAS
@@ -39,6 +44,18 @@ SPEECH_TOKENIZER_DIR = "speech_tokenizer"
 #: Spelling of the audio-code tokens added to the vocabulary by ``add_audio_codes(n)``.
 CODE_TOKEN_FORMAT = "<|code_{}|>"
 INPUT_MODES = ("continuous", "discrete")
+#: Placeholder token of the official release (its ``<|audio_bos|>`` / ``<|audio_eos|>`` are spelled as ours).
+OFFICIAL_AUDIO_TOKEN = "<|AUDIO|>"
+#: Spelling of the official release's speech codes (8,192 codes at 25 Hz, per issue 18).
+OFFICIAL_CODE_TOKEN_FORMAT = "<|audio_{}|>"
+#: Defaults each ``conventions`` value gives the arguments left unset (``window_frames``: the family's own).
+CONVENTIONS: dict[str, dict[str, Any]] = {
+    "uas": {"audio_token": AUDIO_TOKEN, "audio_bos_token": AUDIO_BOS, "audio_eos_token": AUDIO_EOS,
+            "code_token_format": CODE_TOKEN_FORMAT, "encoder_family": "whisper", "stack_factor": 4},
+    # AuT's 12.5 Hz frames go one per placeholder: 13 per 100-frame chunk, the remainder through three stride-2 steps
+    "official": {"audio_token": OFFICIAL_AUDIO_TOKEN, "audio_bos_token": AUDIO_BOS, "audio_eos_token": AUDIO_EOS,
+                 "code_token_format": OFFICIAL_CODE_TOKEN_FORMAT, "encoder_family": "aut", "stack_factor": 1},
+}
 
 
 def audio_code_token(index: int) -> str:
@@ -67,6 +84,10 @@ class UASAudioProcessor(ProcessorMixin):
     ``encoder_family`` (``whisper``, ``qwen2_audio``, ``aut``) and ``window_frames`` (the family's released window
     when unset: 3000 mel frames, AuT's 100-frame chunk) must be the model's (``audio_encoders.family_of`` and
     ``window_frames_of`` of its ``audio_config``); ``from_components`` and ``convert_audio_llm`` set them.
+
+    ``conventions`` (``"uas"`` or ``"official"``) gives the defaults of ``stack_factor``, the three audio token names,
+    ``code_token_format`` (the spelling of discrete audio codes) and ``encoder_family`` when they are left unset;
+    with ``"official"`` and no ``chat_template``, the ChatML template renders an audio part as ``<|AUDIO|>``.
     """
 
     text_kwargs = {"padding": True}
@@ -76,15 +97,32 @@ class UASAudioProcessor(ProcessorMixin):
         feature_extractor,
         tokenizer,
         chat_template: str | None = None,
-        stack_factor: int = 4,
+        stack_factor: int | None = None,
         input_mode: str = "continuous",
-        audio_token: str = AUDIO_TOKEN,
-        audio_bos_token: str = AUDIO_BOS,
-        audio_eos_token: str = AUDIO_EOS,
+        audio_token: str | None = None,
+        audio_bos_token: str | None = None,
+        audio_eos_token: str | None = None,
         speech_encoder: SpeechEncoder | Callable[[np.ndarray], Sequence[int]] | None = None,
-        encoder_family: str = "whisper",
+        encoder_family: str | None = None,
         window_frames: int | None = None,
+        code_token_format: str | None = None,
+        conventions: str = "uas",
     ):
+        if conventions not in CONVENTIONS:
+            raise ValueError(f"UASAudioProcessor: conventions must be one of {tuple(CONVENTIONS)}, got {conventions!r}")
+        defaults = CONVENTIONS[conventions]
+        stack_factor = defaults["stack_factor"] if stack_factor is None else stack_factor
+        audio_token = audio_token or defaults["audio_token"]
+        audio_bos_token = audio_bos_token or defaults["audio_bos_token"]
+        audio_eos_token = audio_eos_token or defaults["audio_eos_token"]
+        encoder_family = encoder_family or defaults["encoder_family"]
+        code_token_format = code_token_format or defaults["code_token_format"]
+        if not isinstance(code_token_format, str) or code_token_format.count("{}") != 1:
+            raise ValueError(
+                f"UASAudioProcessor: code_token_format must hold one '{{}}' for the code index, got {code_token_format!r}"
+            )
+        self.conventions = conventions
+        self.code_token_format = code_token_format
         if encoder_family not in FAMILIES:
             raise ValueError(f"UASAudioProcessor: encoder_family must be one of {FAMILIES}, got {encoder_family!r}")
         if window_frames is None:  # the family's released window
@@ -106,7 +144,9 @@ class UASAudioProcessor(ProcessorMixin):
         self.audio_bos_token_id = self._required_token_id(tokenizer, audio_bos_token)
         self.audio_eos_token_id = self._required_token_id(tokenizer, audio_eos_token)
         self.speech_encoder = speech_encoder
-        if chat_template is None:
+        if chat_template is None and conventions == "official":
+            chat_template = CHAT_TEMPLATE.replace(AUDIO_TOKEN, audio_token)
+        elif chat_template is None:
             chat_template = tokenizer.chat_template
         super().__init__(feature_extractor, tokenizer, chat_template=chat_template)
 
@@ -193,18 +233,22 @@ class UASAudioProcessor(ProcessorMixin):
         if not codes:
             raise ValueError(f"UASAudioProcessor: the speech encoder returned no codes for audio clip {index}")
         self._check_code_tokens(max(codes), min(codes))
-        return self.audio_bos_token + "".join(audio_code_token(c) for c in codes) + self.audio_eos_token
+        return self.audio_bos_token + "".join(self.code_token(c) for c in codes) + self.audio_eos_token
+
+    def code_token(self, index: int) -> str:
+        """This processor's spelling of discrete audio code ``index`` (``code_token_format``)."""
+        return self.code_token_format.format(index)
 
     def _check_code_tokens(self, largest: int, smallest: int) -> None:
         if smallest < 0:
             raise ValueError(f"UASAudioProcessor: speech encoder returned a negative code ({smallest})")
-        token = audio_code_token(largest)
+        token = self.code_token(largest)
         token_id = self.tokenizer.convert_tokens_to_ids(token)
         if token_id is None or self.tokenizer.convert_ids_to_tokens(token_id) != token:
-            raise ValueError(
-                f"UASAudioProcessor: the tokenizer has no {token!r}; extend the vocabulary with the model's "
-                "add_audio_codes(n) (it adds the code tokens to the processor's tokenizer too)"
-            )
+            how = ("extend the vocabulary with the model's add_audio_codes(n) (it adds the code tokens to the "
+                   "processor's tokenizer too)" if self.code_token_format == CODE_TOKEN_FORMAT else
+                   f"add the {self.code_token_format!r} code tokens to the tokenizer (and the model's embeddings)")
+            raise ValueError(f"UASAudioProcessor: the tokenizer has no {token!r}; {how}")
 
     # --- chat template: audio loaded through uas_audio.audio.load_audio ---------------------------------
 
@@ -297,8 +341,9 @@ class UASAudioProcessor(ProcessorMixin):
 
     def decode_uas(self, text_or_ids: str | Sequence[int] | Any) -> UAS:
         """Parse a generated UAS JSON (text up to any ``<|im_end|>``, or token ids decoded without special tokens)
-        into a ``UAS``; raises ``uas_audio.schema.UASParseError`` when it is not valid UAS."""
-        from ..schema import parse_uas
+        into a ``UAS``; raises ``uas_audio.schema.UASParseError`` when it is not valid UAS. With the official
+        conventions the reply may also put prose around one fenced JSON block (``schema.parse_uas_reply``)."""
+        from ..schema import parse_uas, parse_uas_reply
 
         if isinstance(text_or_ids, str):
             # generated text may still carry the turn's end marker
@@ -306,7 +351,7 @@ class UASAudioProcessor(ProcessorMixin):
         else:
             ids = text_or_ids.tolist() if hasattr(text_or_ids, "tolist") else list(text_or_ids)
             text = self.tokenizer.decode(ids, skip_special_tokens=True)
-        return parse_uas(text)
+        return parse_uas_reply(text) if self.conventions == "official" else parse_uas(text)
 
 
 def _load_speech_tokenizer(pretrained_model_name_or_path, hub: dict):
@@ -347,4 +392,4 @@ def load_audio_part(part: dict, sampling_rate: int) -> np.ndarray:
 
 
 __all__ = ["UASAudioProcessor", "SpeechEncoder", "audio_code_token", "load_audio_part", "CODE_TOKEN_FORMAT",
-           "SPEECH_TOKENIZER_DIR"]
+           "CONVENTIONS", "OFFICIAL_AUDIO_TOKEN", "OFFICIAL_CODE_TOKEN_FORMAT", "SPEECH_TOKENIZER_DIR"]

@@ -6,7 +6,7 @@ inside the functions that return or take datasets objects).
 
 from .features import uas_features
 from .json_schema import subset_json_schema, uas_json_schema
-from .parsing import UASParseError, get_field, normalize_emotion, null_paralinguistics, parse_uas
+from .parsing import UASParseError, get_field, normalize_emotion, null_paralinguistics, parse_uas, parse_uas_reply
 from .prompts import (ASR_PROMPT, CAPTION_PROMPT, HOLISTIC_PROMPT, TARGETED_FIELD_NAMES, TTS_PROMPT_TEMPLATE, mcq_prompt,
                       targeted_prompt, tts_prompt)
 from .types import UAS, NonLinguisticEvents, Paralinguistics, SoundEvent
@@ -47,7 +47,7 @@ __all__ = [
     "FREE_TEXT_PARALINGUISTICS", "GENDERS", "NON_LINGUISTIC_EVENTS", "PARALINGUISTIC_KEYS",
     "PARALINGUISTICS", "SOUND_EVENT_KEYS", "TOP_LEVEL_KEYS", "TRANSCRIPTION",
     # parsing
-    "UASParseError", "parse_uas", "normalize_emotion", "get_field", "null_paralinguistics",
+    "UASParseError", "parse_uas", "parse_uas_reply", "normalize_emotion", "get_field", "null_paralinguistics",
     # JSON Schema and datasets features
     "uas_json_schema", "subset_json_schema", "uas_features",
     # validation

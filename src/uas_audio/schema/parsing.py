@@ -4,7 +4,7 @@
 (```` ```json … ``` ```` or a bare ```` ``` ```` fence), with any surrounding whitespace. Anything else —
 invalid JSON, an array or a scalar, text before or after the object, duplicate keys, a record that breaks
 the schema — raises :class:`UASParseError` with the position (line, column, character offset in the
-original text) and the reason.
+original text) and the reason. ``parse_uas_reply`` also accepts prose around one fenced block.
 """
 
 from __future__ import annotations
@@ -201,6 +201,41 @@ def parse_uas(text: str, normalize_synonyms: bool = True) -> UAS:
         body_start, body = _body(text)
         object_start = body_start + len(body) - len(body.lstrip())  # violations are located at the object
         raise UASParseError(f"{len(violations)} schema violation(s)", text, object_start, violations) from None
+
+
+_FENCE_MARK = re.compile(r"```([A-Za-z0-9_+-]*)")
+_JSON_FENCE_LANGUAGES = ("", "json", "JSON")
+
+
+def parse_uas_reply(text: str, normalize_synonyms: bool = True) -> UAS:
+    """Parse a model reply that may wrap its one fenced JSON block in prose, as chat models often answer.
+
+    Accepts what :func:`parse_uas` accepts (one JSON object, bare or in one fence) and also one ```` ```json ````
+    (or bare ```` ``` ````) block with text before and/or after it: the block's object is the record. Raises
+    :class:`UASParseError`, positioned in ``text``, for an unclosed fence, more than one fenced block, a block marked
+    as another language, or a block that is not one valid UAS object. Unfenced JSON with prose around it is refused
+    (:func:`parse_uas`'s errors): without a fence there is no telling where the record starts.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"expected the model output as str, got {type(text).__name__}")
+    if len(text) > MAX_TEXT_CHARS or text.lstrip().startswith("{"):  # a bare object: its strings may hold ```
+        return parse_uas(text, normalize_synonyms)
+    marks = list(_FENCE_MARK.finditer(text))
+    if len(marks) % 2:
+        raise UASParseError("code fence is not closed", text, marks[-1].start())
+    if not marks:
+        return parse_uas(text, normalize_synonyms)
+    if len(marks) > 2:
+        raise UASParseError(f"{len(marks) // 2} fenced blocks: expected one holding the JSON object", text,
+                            marks[2].start())
+    opening, closing = marks
+    if opening.group(1) not in _JSON_FENCE_LANGUAGES:
+        raise UASParseError(f"the fenced block is marked {opening.group(1)!r}, expected json", text, opening.start())
+    start, end = opening.start(), closing.start() + 3
+    try:
+        return parse_uas(text[start:end], normalize_synonyms)
+    except UASParseError as err:  # re-positioned in the whole reply
+        raise UASParseError(err.reason, text, start + err.pos, err.violations) from None
 
 
 def error_path(loc: tuple[Any, ...]) -> str:
