@@ -99,31 +99,29 @@ def _gender_items(rows: list[dict], seed: int) -> list[EvalItem]:
     return items
 
 
+def _uas_slot(path: str) -> tuple[str, str]:
+    """(the targeted UAS JSON up to the value of ``path``, what follows the value's closing quote)."""
+    if path == TRANSCRIPTION:
+        return '{"transcription":"', "}"
+    head, _, key = path.partition(".")
+    if head == PARALINGUISTICS and key:
+        return '{"%s":{"%s":"' % (PARALINGUISTICS, key), "}}"
+    if head == NON_LINGUISTIC_EVENTS and key in EVENT_KEYS[1:]:
+        return '{"%s":{"%s":[{"label":"' % (NON_LINGUISTIC_EVENTS, key), ',"characteristic":"'
+    raise ValueError(f"uas readout: no single-value slot for field {path!r}")
+
+
 def uas_slot_prefix(path: str) -> str:
     """The targeted UAS JSON up to the value of ``path``: ``{"paralinguistics":{"age":"`` and the like; for an
     event list, up to the first event's label."""
-    if path == TRANSCRIPTION:
-        return '{"transcription":"'
-    head, _, key = path.partition(".")
-    if head == PARALINGUISTICS and key:
-        return '{"%s":{"%s":"' % (PARALINGUISTICS, key)
-    if head == NON_LINGUISTIC_EVENTS and key in EVENT_KEYS[1:]:
-        return '{"%s":{"%s":[{"label":"' % (NON_LINGUISTIC_EVENTS, key)
-    raise ValueError(f"uas readout: no single-value slot for field {path!r}")
+    return _uas_slot(path)[0]
 
 
 def uas_slot_closing(path: str) -> str:
     """What follows a value's closing quote in the targeted UAS JSON: ``}}`` after a voice field, ``}`` after the
     transcription, ``,"characteristic":"`` after an event label. Scored texts carry it so the closing quote is
     tokenized as in a written record (``"}``, ``",``): alone, ``"`` is a token no trained answer has there."""
-    if path == TRANSCRIPTION:
-        return "}"
-    head, _, key = path.partition(".")
-    if head == PARALINGUISTICS and key:
-        return "}}"
-    if head == NON_LINGUISTIC_EVENTS and key in EVENT_KEYS[1:]:
-        return ',"characteristic":"'
-    raise ValueError(f"uas readout: no single-value slot for field {path!r}")
+    return _uas_slot(path)[1]
 
 
 def _value_end(text: str, start: int) -> int:
@@ -143,7 +141,7 @@ def _candidates(item: EvalItem, readout: str) -> tuple[str, list[str], str | Non
             raise ValueError(f"uas readout: item {item.id} is {item.categories.get('kind')!r}; the UAS readout "
                              "scores the options of multiple-choice items only")
         path = item.categories["path"]
-        prefix, closing = uas_slot_prefix(path), uas_slot_closing(path)
+        prefix, closing = _uas_slot(path)
         texts = [prefix + json.dumps(c, ensure_ascii=False)[1:] + closing for c in item.choices]
         return targeted_prompt([path]), texts, prefix
     raise ValueError(f"unknown readout {readout!r}; choose from {READOUTS}")
@@ -286,6 +284,6 @@ def chance_accuracy(items: Sequence[EvalItem]) -> dict[str, Any]:
     return _expected_table(items, lambda i: 1 / len(i.choices))
 
 
-__all__ = [
-    "PERCEPTION_FIELDS", "CONTENT_FIELDS", "GROUPS", "READOUTS", "perception_items", "uas_slot_prefix", "uas_slot_closing",
-           "choose_options", "perception_accuracy", "shuffled_audio", "chance_accuracy", "majority_accuracy"]
+__all__ = ["PERCEPTION_FIELDS", "CONTENT_FIELDS", "GROUPS", "READOUTS", "perception_items", "uas_slot_prefix",
+           "uas_slot_closing", "choose_options", "perception_accuracy", "shuffled_audio", "chance_accuracy",
+           "majority_accuracy"]
