@@ -7,8 +7,8 @@ inside the functions that return or take datasets objects).
 from .features import uas_features
 from .json_schema import subset_json_schema, uas_json_schema
 from .parsing import UASParseError, get_field, normalize_emotion, null_paralinguistics, parse_uas, parse_uas_reply
-from .prompts import (ASR_PROMPT, CAPTION_PROMPT, HOLISTIC_PROMPT, TARGETED_FIELD_NAMES, TTS_PROMPT_TEMPLATE, mcq_prompt,
-                      targeted_prompt, tts_prompt)
+from .prompts import (ASR_PROMPT, CAPTION_PROMPT, HOLISTIC_PROMPT, TARGETED_FIELD_NAMES, TTS_PROMPT_TEMPLATE,
+                      mcq_prompt, targeted_prompt, tts_prompt)
 from .types import UAS, NonLinguisticEvents, Paralinguistics, SoundEvent
 from .validation import (
     DURATION_ALIGNMENT,

@@ -337,6 +337,7 @@ def mixture(tasks: Mapping[str, Any], ratios: Mapping[str, float], seed: int = 0
 __all__ = [
     "TASKS", "ASR", "UAS_JSON", "CAPTION", "TTS", "QA", "TARGETED", "TARGETED_PATHS", "MIXTURE_STOPPING_STRATEGY",
     "training_features", "compact_uas_json", "caption_text", "speech_target", "audio_code_text",
-    "asr_rows", "uas_rows", "targeted_rows", "targeted_json", "caption_rows", "tts_rows", "qa_rows", "build_task", "mixture",
+    "asr_rows", "uas_rows", "targeted_rows", "targeted_json", "caption_rows", "tts_rows", "qa_rows", "build_task",
+    "mixture",
     "prompt_rows", "holistic_prompt_rows",
 ]
