@@ -114,8 +114,9 @@ def _gender_table(items: list[dict]) -> tuple[list[str], dict]:
 
 def _speaker_table(items: list[dict]) -> list[str]:
     """Gender per speaker: where the errors are (the set has few voices, so the per-clip rates hide who fails)."""
-    lines = [f"| part | speaker | source | clips | rules right (no abstention) | emitted at >= {MIN_GENDER_CONFIDENCE} | "
-             "emitted right | median F0 (Hz) | median F3 (Hz) |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| part | speaker | source | clips | rules right (no abstention) | "
+             f"emitted at >= {MIN_GENDER_CONFIDENCE} | emitted right | median F0 (Hz) | median F3 (Hz) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for i in items:
         if i["row"]["speech"] and i["row"]["gender"]:

@@ -170,11 +170,12 @@ _MOH = "/usr/share/asterisk/moh/"
 MUSIC_FILES = [("macroform-cold_day.gsm", "dev"), ("macroform-robot_dity.gsm", "dev"),
                ("manolo_camp-morning_coffee.gsm", "dev"), ("macroform-the_simplicity.gsm", "heldout"),
                ("reno_project-system.gsm", "heldout")]
-#: KLettres (KDE alphabet tutor, ``klettres-data``): letters and syllables, one recorded speaker per language, named in
-#: the handbook's credits (``index.docbook``: "English sounds: Robert Wadley"). The credits give names only: the gender
-#: is read from the given name (stated as such in each clip's ``label_basis``); adulthood is assumed (contributors).
-#: Languages credited to a parent and child together (pt_BR) or to a man and a woman (es) are left out: the file does not
-#: say who speaks. Split by speaker: dev = en, de, it, nds (two men), cs; held-out = da, fr, nl, he.
+#: KLettres (KDE alphabet tutor, ``klettres-data``): letters and syllables, one recorded speaker per language, named
+#: in the handbook's credits (``index.docbook``: "English sounds: Robert Wadley"). The credits give names only: the
+#: gender is read from the given name (stated as such in each clip's ``label_basis``); adulthood is assumed
+#: (contributors). Languages credited to a parent and child together (pt_BR) or to a man and a woman (es) are left
+#: out: the file does not say who speaks. Split by speaker: dev = en, de, it, nds (two men), cs; held-out = da, fr,
+#: nl, he.
 KLETTRES_DOC = "usr/share/doc/HTML/en/klettres/index.docbook"
 KLETTRES_PER_VOICE = 16
 
