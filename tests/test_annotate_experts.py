@@ -268,3 +268,40 @@ def test_tremor_expert_finds_a_5_hz_wobble_and_not_a_steady_voice():
     assert wobble["tremor_ratio"] > 12.0 and abs(wobble["tremor_hz"] - 5.0) < 0.3
     assert calm["tremor_ratio"] is None or calm["tremor_ratio"] < 12.0
     assert "5.0 Hz tremor" in TremorExpert().describe(wobble)
+
+
+def _textbook_yin_difference(frames: np.ndarray, window: int, tau_max: int) -> np.ndarray:
+    """The cumulative-mean-normalised difference written plainly (the form ``_yin`` computes in buffers)."""
+    import scipy.fft
+
+    num_frames = frames.shape[0]
+    nfft = 1 << int(np.ceil(np.log2(frames.shape[1] + window)))
+    spectrum = scipy.fft.rfft(frames, n=nfft, axis=1)
+    spectrum *= np.conj(scipy.fft.rfft(frames[:, :window], n=nfft, axis=1))
+    corr = scipy.fft.irfft(spectrum, n=nfft, axis=1)[:, : tau_max + 1].astype(np.float64)
+    cum = np.concatenate([np.zeros((num_frames, 1)), np.cumsum(np.square(frames, dtype=np.float64), axis=1)], axis=1)
+    taus = np.arange(tau_max + 1)
+    energy_at_lag = cum[:, taus + window] - cum[:, taus]
+    diff = energy_at_lag[:, :1] + energy_at_lag - 2.0 * corr
+    diff[:, 0] = 0.0
+    np.maximum(diff, 0.0, out=diff)
+    cmnd = np.ones_like(diff)
+    cmnd[:, 1:] = diff[:, 1:] * taus[1:] / np.maximum(np.cumsum(diff[:, 1:], axis=1), 1e-12)
+    return cmnd
+
+
+def test_buffered_yin_gives_exactly_the_textbook_normalised_difference():
+    # _normalised_difference computes in place for speed; its result must not move by one bit
+    from uas_audio.annotate.experts.pitch import _normalised_difference, frame_signal
+
+    t = np.arange(int(2.3 * SR)) / SR
+    rng = np.random.default_rng(7)
+    voice = sum(np.sin(2 * np.pi * k * (120 + 30 * t) * t) / k for k in range(1, 8)) * 0.2
+    tau_max = int(np.ceil(SR / 60.0))
+    window = tau_max + 1
+    for x in (voice + 0.02 * rng.standard_normal(t.size), 0.1 * rng.standard_normal(t.size), np.zeros(t.size)):
+        frames = frame_signal(x.astype(np.float32), window + tau_max + 1, 160)
+        cmnd, energy_at_lag = _normalised_difference(frames, window, tau_max)
+        assert cmnd.dtype == np.float64 and cmnd.shape == (frames.shape[0], tau_max + 1)
+        assert np.array_equal(cmnd, _textbook_yin_difference(frames, window, tau_max))
+    assert np.isfinite(yin_track(voice.astype(np.float32), SR)[0]).mean() > 0.8

