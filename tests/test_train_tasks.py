@@ -225,3 +225,27 @@ def test_targeted_rows_answer_only_the_asked_fields(uas_ds):
     assert targeted_rows(uas_ds, seed=3)["messages"] == targeted_rows(uas_ds, seed=3)["messages"]
     with pytest.raises(ValueError, match="max_fields"):
         targeted_rows(uas_ds, max_fields=0)
+
+
+def test_field_rows_ask_one_field_each_and_skip_the_voice_of_clips_without_speech(uas_ds):
+    import json
+
+    from uas_audio.schema import targeted_prompt
+    from uas_audio.trainers.tasks import PERCEPTION_PATHS, field_rows, targeted_json
+
+    rows = field_rows(uas_ds)
+    speech = [r["id"] for r in uas_ds if r["uas"]["transcription"] is not None]
+    events = [p for p in PERCEPTION_PATHS if p.startswith("nonLinguisticEvents")]
+    assert len(rows) == len(speech) * len(PERCEPTION_PATHS) + (len(uas_ds) - len(speech)) * len(events)
+    assert "transcription" not in PERCEPTION_PATHS and set(rows["task"]) == {"fields"}
+    records = {r["id"]: r["uas"] for r in uas_ds}
+    for row in rows:
+        clip, path = row["id"].split("/field-")
+        answer = json.loads(_answer(row))
+        assert len(answer) == 1 and len(next(iter(answer.values()))) == 1  # one field
+        assert _user_text(row) == targeted_prompt([path]) and _answer(row) == targeted_json(records[clip], [path])
+        assert clip in speech or path in events
+    assert len(T.build_task("fields", uas_ds)) == len(rows)
+    assert len(field_rows(uas_ds, paths=["paralinguistics.gender"])) == len(speech)
+    with pytest.raises(ValueError, match="paths"):
+        field_rows(uas_ds, paths=["paralinguistics.colour"])

@@ -50,7 +50,7 @@ class _StageFields:
     )
     mixture: dict[str, float] = field(
         default_factory=dict,
-        metadata={"help": "Task → sampling ratio of the training mixture (asr, uas, targeted, caption, tts, qa)."},
+        metadata={"help": "Task → sampling ratio of the training mixture (asr, uas, targeted, fields, caption, tts, qa)."},
     )
     asr_audio_as_codes: bool = field(
         default=False,

@@ -10,6 +10,8 @@ Tasks (UAS-SPEC §1 prompts, defined once in ``uas_audio.schema.prompts``):
 - ``targeted``: targeted prompt naming a few fields ("Identify the speaker's gender and emotion in a concise
   format.") → the compact UAS JSON of those fields only, the form ``pipeline("audio-to-uas", fields=[...])``
   asks for (UAS-SPEC §4); the same records as ``uas``, a few field subsets each;
+- ``fields``: the targeted form with one voice or event field per row, one row per record and field (the rows that
+  taught the embedded tiny model to hear: docs/training.md);
 - ``caption``: caption prompt → one unstructured sentence from the description and speaker traits (the ablation
   that replaces UAS with free text);
 - ``tts``: TTS prompt with the transcript → ``<|speech_bos|>`` + code tokens + ``<|speech_eos|>``, text-only rows
@@ -38,8 +40,8 @@ from ..schema import (
     tts_prompt,
 )
 
-ASR, UAS_JSON, CAPTION, TTS, QA, TARGETED = "asr", "uas", "caption", "tts", "qa", "targeted"
-TASKS: tuple[str, ...] = (ASR, UAS_JSON, CAPTION, TTS, QA, TARGETED)
+ASR, UAS_JSON, CAPTION, TTS, QA, TARGETED, FIELDS = "asr", "uas", "caption", "tts", "qa", "targeted", "fields"
+TASKS: tuple[str, ...] = (ASR, UAS_JSON, CAPTION, TTS, QA, TARGETED, FIELDS)
 #: How ``interleave_datasets`` ends the mixture: every task is seen at least once ("all_exhausted" repeats the
 #: smaller tasks until the largest one has been fully seen, so no row of any task is dropped; "first_exhausted"
 #: stops at the first exhausted task and drops the rest of the others).
@@ -193,6 +195,33 @@ def targeted_rows(ds, per_record: int = 3, max_fields: int = 3, seed: int = 0):
     return _rows_to_dataset(rows)
 
 
+#: What a ``fields`` row asks for: the fields a listener hears (voice and sound events), not the transcript.
+PERCEPTION_PATHS: tuple[str, ...] = tuple(p for p in TARGETED_PATHS if p != TRANSCRIPTION)
+
+
+def field_rows(ds, paths: Sequence[str] = PERCEPTION_PATHS):
+    """One targeted row per accepted record and field of ``paths``: the targeted prompt for that one field → its
+    compact JSON (:func:`targeted_json`); ids ``<clip id>/field-<path>``. A record without speech is asked only
+    its event fields (its voice fields are null by the schema: nothing to hear). Every row teaches one value
+    heard in the clip, so each field gets as many rows as there are records, whatever the number of fields."""
+    unknown = sorted(set(paths) - set(TARGETED_PATHS))
+    if unknown or not paths:
+        raise ValueError(f"fields rows: paths must be a non-empty subset of {TARGETED_PATHS}, got {list(paths)}")
+    ds = _accepted(ds)
+    _require(ds, ["id", "audio", "uas"], FIELDS)
+    ordered = [p for p in FIELD_PATHS if p in set(paths)]
+    rows = []
+    for row in ds:
+        speech = row["uas"].get(TRANSCRIPTION) is not None
+        for path in ordered:
+            if not speech and path.startswith(PARALINGUISTICS):
+                continue
+            user = [_audio_part(row["audio"], f"row {row['id']}"), _text(targeted_prompt([path]))]
+            rows.append({"id": f"{row['id']}/field-{path}", "task": FIELDS,
+                         "messages": _conversation(user, targeted_json(row["uas"], [path]))})
+    return _rows_to_dataset(rows)
+
+
 def caption_text(uas: Mapping[str, Any]) -> str:
     """An unstructured caption: the scene description, then the speaker traits in one sentence (no JSON)."""
     record = UAS.model_validate(dict(uas)).to_dict()
@@ -306,7 +335,8 @@ def build_task(task: str, ds, encode: Callable[[np.ndarray], Sequence[int]] | No
         if encode is None:
             raise ValueError("tts task: needs a speech tokenizer (encode=waveform -> codes)")
         return tts_rows(ds, encode)
-    builders = {ASR: asr_rows, UAS_JSON: uas_rows, CAPTION: caption_rows, QA: qa_rows, TARGETED: targeted_rows}
+    builders = {ASR: asr_rows, UAS_JSON: uas_rows, CAPTION: caption_rows, QA: qa_rows, TARGETED: targeted_rows,
+                FIELDS: field_rows}
     if task not in builders:
         raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
     return builders[task](ds)
@@ -337,7 +367,7 @@ def mixture(tasks: Mapping[str, Any], ratios: Mapping[str, float], seed: int = 0
 __all__ = [
     "TASKS", "ASR", "UAS_JSON", "CAPTION", "TTS", "QA", "TARGETED", "TARGETED_PATHS", "MIXTURE_STOPPING_STRATEGY",
     "training_features", "compact_uas_json", "caption_text", "speech_target", "audio_code_text",
-    "asr_rows", "uas_rows", "targeted_rows", "targeted_json", "caption_rows", "tts_rows", "qa_rows", "build_task",
+    "asr_rows", "uas_rows", "targeted_rows", "field_rows", "FIELDS", "PERCEPTION_PATHS", "targeted_json", "caption_rows", "tts_rows", "qa_rows", "build_task",
     "mixture",
     "prompt_rows", "holistic_prompt_rows",
 ]
