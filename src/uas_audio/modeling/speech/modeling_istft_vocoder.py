@@ -23,6 +23,7 @@ from .mel import speech_log_mel
 STFT_LOSS_RESOLUTIONS = ((256, 64), (512, 128), (1024, 256))
 #: weight of the mel L1 (natural-log mel units) next to the STFT loss, which is summed over its resolutions
 ISTFT_MEL_WEIGHT = 1.0
+_INITIAL_LOG_MAGNITUDE = -4.0
 _LOG_MAGNITUDE_MAX = 7.0  # exp(7) ≈ 1100: far above any bin of a [-1, 1] signal; keeps early training finite
 _FEATURE_TO_LN = 4.0 * math.log(10.0)
 
@@ -45,7 +46,8 @@ class _ConvNeXtBlock(nn.Module):
 
 
 class UASISTFTVocoder(PreTrainedModel):
-    """iSTFT-head vocoder: ``forward(mel (B, n_mels, T)) -> waveform (B, T × hop_length)`` in [-1, 1]."""
+    """iSTFT-head vocoder: ``forward(mel (B, n_mels, T)) -> waveform (B, T × hop_length)``, clipped to [-1, 1] in
+    eval mode."""
 
     config_class = UASVocoderConfig
     config: UASVocoderConfig
@@ -79,6 +81,9 @@ class UASISTFTVocoder(PreTrainedModel):
         elif isinstance(module, nn.LayerNorm):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
+        if module is getattr(self, "head", None):  # start quiet (|S| ≈ e^-4 per bin), not saturated at ±1
+            with torch.no_grad():
+                module.bias[: module.out_features // 2].fill_(_INITIAL_LOG_MAGNITUDE)
 
     def spectrogram(self, input_features: torch.Tensor) -> torch.Tensor:
         """Complex STFT (B, n_fft / 2 + 1, T + 1) predicted from the mel (B, n_mels, T)."""
@@ -101,7 +106,9 @@ class UASISTFTVocoder(PreTrainedModel):
         n_fft, hop = self.config.istft_n_fft, self.config.hop_length
         length = input_features.shape[-1] * hop
         wav = torch.istft(spec, n_fft, hop, n_fft, window=torch.hann_window(n_fft, device=spec.device), center=True, length=length)
-        return wav.clamp(-1.0, 1.0).to(input_features.dtype)
+        if not self.training:  # in training the losses see the raw signal, so no gradient is cut off at ±1
+            wav = wav.clamp(-1.0, 1.0)
+        return wav.to(input_features.dtype)
 
 
 # --- losses ---------------------------------------------------------------------------------------------------
