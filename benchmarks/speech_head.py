@@ -197,7 +197,7 @@ def _train(quick: bool, codec_steps: int, vocoder_steps: int, hifigan_steps: int
     start = time.perf_counter()
     istft = train_vocoder(SpeechTrainingConfig(part="vocoder", vocoder_type="istft", output_dir=str(workdir / "istft"),
                                                max_steps=vocoder_steps, batch_size=2 if quick else ISTFT_BATCH,
-                                               segment_seconds=0.16 if quick else ISTFT_SEGMENT_S,
+                                               segment_seconds=0.16 if quick else ISTFT_SEGMENT_S, cosine_decay=True,
                                                warmup_steps=min(50, vocoder_steps // 5 + 1), **common))
     timings["vocoder_train_s"] = time.perf_counter() - start
     start = time.perf_counter()
@@ -305,7 +305,7 @@ def main() -> None:
     print(f"\nTraining on {budget['train_clips']} espeak-ng clips: tiny codec {codec_steps} steps "
           f"({budget['codec_train_s']:.0f} s), iSTFT vocoder {vocoder_steps} steps ({budget['vocoder_train_s']:.0f} s), "
           f"HiFi-GAN vocoder {hifigan_steps} steps ({budget['hifigan_train_s']:.0f} s); wall clock, one thread")
-    _print_table(f"\nHeld-out espeak-ng speech: {len(held_out_sentences)} sentences not trained on × voices "
+    _print_table(f"\nHeld-out espeak-ng speech: {len(held_out_sentences)} sentence(s) not trained on × voices "
                  f"{', '.join(held_out_voices)} = {len(held_out)} clips; WER by PocketSphinx en-us", espeak_table)
     if arctic:
         _print_table(f"\nReal speech, CMU ARCTIC ({', '.join(i for _, _, i in arctic)}; real-audio set): "

@@ -146,3 +146,12 @@ def test_istft_vocoder_also_trains_against_the_discriminators_when_asked(tmp_pat
     ))
     assert set(result["history"][0]) == {"step", "discriminator", "adversarial", "feature_matching", "stft", "mel_l1"}
     assert np.isfinite(list(result["history"][0].values())).all()
+
+
+def test_cosine_decay_warms_up_then_falls_to_a_tenth_at_max_steps():
+    from uas_audio.modeling.speech.training import _schedule
+
+    factor = _schedule(warmup_steps=10, max_steps=110, cosine_decay=True)
+    assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
+    assert factor(60) == pytest.approx(0.55) and factor(110) == pytest.approx(0.1)
+    assert _schedule(10, 110, cosine_decay=False)(110) == 1.0

@@ -75,9 +75,12 @@ class SpeechTrainingConfig:
     )
     reference_seconds: float = field(default=1.0, metadata={"help": "codec: reference crop for the speaker"})
     learning_rate: float | None = field(
-        default=None, metadata={"help": "peak LR (default 1e-3 codec, 2e-4 HiFi-GAN vocoder, 1e-3 iSTFT vocoder)"}
+        default=None, metadata={"help": "peak LR (default 1e-3 codec, 2e-4 HiFi-GAN vocoder, 3e-3 iSTFT vocoder)"}
     )
-    warmup_steps: int = field(default=100, metadata={"help": "linear warm-up steps, then constant"})
+    warmup_steps: int = field(default=100, metadata={"help": "linear warm-up steps, then constant (or cosine_decay)"})
+    cosine_decay: bool = field(
+        default=False, metadata={"help": "after warm-up, decay the LR along a cosine to 10 % at max_steps"}
+    )
     gradient_accumulation_steps: int = field(default=1, metadata={"help": "micro-batches per optimizer step"})
     mixed_precision: str = field(
         default="no", metadata={"help": "'no', 'fp16' or 'bf16' (accelerate: one setting per process)"}
@@ -101,8 +104,8 @@ class SpeechTrainingConfig:
         if self.segment_seconds is None:
             self.segment_seconds = 1.28 if self.part == "codec" else 0.64
         if self.learning_rate is None:
-            hifigan = self.part == "vocoder" and self.resolved_vocoder_type == "hifigan"
-            self.learning_rate = 2e-4 if hifigan else 1e-3
+            vocoder = self.resolved_vocoder_type if self.part == "vocoder" else None
+            self.learning_rate = {"hifigan": 2e-4, "istft": 3e-3}.get(vocoder, 1e-3)
         if self.adversarial is None:
             self.adversarial = self.resolved_vocoder_type == "hifigan"
 
@@ -214,8 +217,14 @@ class _Codec(nn.Module):
         return {"loss": tok.loss + flow.loss, "reconstruction_l1": tok.loss.detach(), "flow_mse": flow.loss.detach()}
 
 
-def _schedule(warmup_steps: int):
-    return lambda step: min(1.0, (step + 1) / max(1, warmup_steps))
+def _schedule(warmup_steps: int, max_steps: int, cosine_decay: bool):
+    def factor(step: int) -> float:
+        if step < warmup_steps or not cosine_decay:
+            return min(1.0, (step + 1) / max(1, warmup_steps))
+        progress = min(1.0, (step - warmup_steps) / max(1, max_steps - warmup_steps))
+        return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
 
 
 def _checkpoints(output_dir: Path) -> list[Path]:
@@ -241,7 +250,7 @@ def _run(config: SpeechTrainingConfig, models: list[nn.Module], optimizers: list
         gradient_accumulation_steps=config.gradient_accumulation_steps, mixed_precision=config.mixed_precision
     )
     output_dir = Path(config.output_dir)
-    schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, _schedule(config.warmup_steps)) for opt in optimizers]
+    schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, _schedule(config.warmup_steps, config.max_steps, config.cosine_decay)) for opt in optimizers]
     prepared = accelerator.prepare(*models, *optimizers, *schedulers)
     models = list(prepared[: len(models)])
     optimizers = list(prepared[len(models) : len(models) + len(optimizers)])
