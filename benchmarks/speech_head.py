@@ -69,7 +69,7 @@ NUM_CEPSTRA = 24
 #: six en-us sentences), so every clip, of every system alike, gets Gaussian dither of this RMS (-60 dBFS) first.
 ASR_DITHER = 1e-3
 #: the iSTFT vocoder's training budget in the full run
-ISTFT_STEPS, ISTFT_BATCH, ISTFT_SEGMENT_S = 1500, 8, 0.64
+ISTFT_STEPS, ISTFT_BATCH, ISTFT_SEGMENT_S = 3000, 8, 0.64
 
 
 # --- speed ----------------------------------------------------------------------------------------------------

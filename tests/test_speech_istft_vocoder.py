@@ -44,7 +44,7 @@ def _speech_like(seconds: float = 0.4) -> torch.Tensor:
 @pytest.mark.parametrize("frames", [1, 2, 17, 50])
 @pytest.mark.parametrize("n_fft", [400, 640])
 def test_output_length_is_frames_times_hop(frames, n_fft):
-    wav = _vocoder(istft_n_fft=n_fft)(torch.randn(2, 128, frames))
+    wav = _vocoder(istft_n_fft=n_fft).eval()(torch.randn(2, 128, frames))
     assert wav.shape == (2, frames * 160)
     assert wav.abs().max() <= 1.0 and torch.isfinite(wav).all()
 
@@ -72,7 +72,7 @@ def test_presets_pick_istft_for_tiny_and_hifigan_for_base_with_an_override():
 
 
 def test_save_pretrained_and_load_vocoder_round_trip(tmp_path):
-    vocoder = _vocoder()
+    vocoder = _vocoder().eval()
     vocoder.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").is_file()
     loaded = load_vocoder(tmp_path)

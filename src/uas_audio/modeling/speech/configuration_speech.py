@@ -144,6 +144,8 @@ class UASVocoderConfig(PreTrainedConfig):
         istft_hidden_size / istft_num_layers / istft_intermediate_size / istft_kernel_size: (istft) the ConvNeXt
             backbone: width, blocks, pointwise expansion, depthwise kernel.
         istft_n_fft: (istft) FFT size (and Hann window length) of the inverse STFT; bins = n_fft / 2 + 1.
+        istft_magnitude_prior: (istft) predict the log-magnitude as a correction of the mel's pseudo-inverse
+            (the magnitude Griffin-Lim starts from) rather than from scratch.
     """
 
     model_type = "uas_vocoder"
@@ -165,6 +167,7 @@ class UASVocoderConfig(PreTrainedConfig):
     istft_intermediate_size: int = 576
     istft_kernel_size: int = 7
     istft_n_fft: int = 640
+    istft_magnitude_prior: bool = True
 
     def __post_init__(self, **kwargs):
         if self.vocoder_type not in VOCODER_TYPES:

@@ -3,6 +3,11 @@ the log-magnitude and the phase of every bin of an STFT; ``torch.istft`` (Hann w
 audio. All the network's work happens at the frame rate, none at the sample rate, so it is both fast to run and
 fast to train; the multi-resolution STFT loss and the mel L1 below train it without a discriminator.
 
+With ``istft_magnitude_prior`` (the default) the network predicts the log-magnitude as a correction of the mel's
+pseudo-inverse (a non-negative inverse of the slaney filters applied to the mel power; the idea of FreeV, Lv et
+al. 2024, which uses the Moore-Penrose inverse): the magnitude is roughly right from the first step, and training
+goes to the phase and to the detail the 128 mel bands smear.
+
 Length: the mel is padded by one repeated frame, so ``T + 1`` STFT frames centred at samples ``0, 160, …, 160 T``
 give, after ``istft(center=True)``, exactly ``T × 160`` samples — frame ``t`` of the output lines up with mel
 frame ``t`` of ``uas_audio.audio.mel`` (also a centred STFT).
@@ -11,11 +16,13 @@ frame ``t`` of ``uas_audio.audio.mel`` (also a centred STFT).
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 from torch import nn
 from transformers import PreTrainedModel
 
+from ...audio.mel import mel_filters
 from .configuration_speech import UASVocoderConfig
 from .mel import speech_log_mel
 
@@ -28,6 +35,23 @@ ISTFT_MEL_WEIGHT = 45.0
 _INITIAL_LOG_MAGNITUDE = -4.0
 _LOG_MAGNITUDE_MAX = 7.0  # exp(7) ≈ 1100: far above any bin of a [-1, 1] signal; keeps early training finite
 _FEATURE_TO_LN = 4.0 * math.log(10.0)
+
+
+@lru_cache(maxsize=4)
+def _mel_pseudo_inverse(n_mels: int, n_fft: int, sampling_rate: int) -> torch.Tensor:
+    """(n_fft / 2 + 1, n_mels): a non-negative inverse of the slaney mel filters at this FFT size: each bin's power
+    is the average of its bands' power per bin (band power / band area), weighted by the bin's share in each band,
+    so a flat spectrum maps back to itself and no bin goes negative (the Moore-Penrose inverse does)."""
+    filters = mel_filters(n_mels, n_fft, sampling_rate).double()  # (bins, mels)
+    share = filters / filters.sum(dim=1, keepdim=True).clamp(min=1e-12)
+    return (share / filters.sum(dim=0, keepdim=True).clamp(min=1e-12)).float()
+
+
+def _prior_log_magnitude(mel: torch.Tensor, n_fft: int, sampling_rate: int) -> torch.Tensor:
+    """Natural-log STFT magnitude (B, n_fft / 2 + 1, T) of the mel features (B, n_mels, T) by the pseudo-inverse."""
+    pinv = _mel_pseudo_inverse(mel.shape[1], n_fft, sampling_rate).to(mel.device)
+    power = torch.exp((mel.float() * 4.0 - 4.0) * math.log(10.0))  # features are (log10(power) + 4) / 4
+    return 0.5 * torch.log(torch.einsum("fm,bmt->bft", pinv, power).clamp(min=1e-10))
 
 
 class _ConvNeXtBlock(nn.Module):
@@ -83,8 +107,8 @@ class UASISTFTVocoder(PreTrainedModel):
         elif isinstance(module, nn.LayerNorm):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
-        if module is getattr(self, "head", None):  # start quiet (|S| ≈ e^-4 per bin), not saturated at ±1
-            with torch.no_grad():
+        if module is getattr(self, "head", None) and not self.config.istft_magnitude_prior:
+            with torch.no_grad():  # start quiet (|S| ≈ e^-4 per bin), not saturated at ±1
                 module.bias[: module.out_features // 2].fill_(_INITIAL_LOG_MAGNITUDE)
 
     def spectrogram(self, input_features: torch.Tensor) -> torch.Tensor:
@@ -100,6 +124,8 @@ class UASISTFTVocoder(PreTrainedModel):
             hidden = block(hidden)
         out = self.head(self.norm_post(hidden.transpose(1, 2))).transpose(1, 2).float()  # (B, n_fft + 2, T + 1)
         log_magnitude, phase = out.chunk(2, dim=1)
+        if self.config.istft_magnitude_prior:
+            log_magnitude = log_magnitude + _prior_log_magnitude(mel, self.config.istft_n_fft, self.config.sampling_rate)
         magnitude = torch.exp(log_magnitude.clamp(max=_LOG_MAGNITUDE_MAX))
         return torch.polar(magnitude, phase)
 
