@@ -155,3 +155,15 @@ def test_cosine_decay_warms_up_then_falls_to_a_tenth_at_max_steps():
     assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
     assert factor(60) == pytest.approx(0.55) and factor(110) == pytest.approx(0.1)
     assert _schedule(10, 110, cosine_decay=False)(110) == 1.0
+
+
+def test_magnitude_prior_inverts_the_mel_filters_without_negative_bins():
+    from uas_audio.audio.mel import mel_filters
+    from uas_audio.modeling.speech.modeling_istft_vocoder import _mel_pseudo_inverse
+
+    filters, inverse = mel_filters(128, 640, 16_000), _mel_pseudo_inverse(128, 640, 16_000)
+    assert (inverse >= 0).all()
+    flat = inverse @ (filters.T @ torch.ones(321))  # a flat power spectrum through the filters and back
+    assert torch.allclose(flat[1:-1], torch.ones(319), atol=1e-4)
+    tilted = torch.linspace(1.0, 0.1, 321)  # a smooth tilt comes back within 10 % below 7.5 kHz (wide bands above)
+    assert torch.allclose((inverse @ (filters.T @ tilted))[1:300], tilted[1:300], rtol=0.1)
