@@ -27,10 +27,10 @@ def test_speech_head_benchmark_quick_prints_tables_and_the_rtf_result():
     result = re.search(r"^RESULT speech_head_rtf_tiny: ([\d.]+) x real time \(target >= 10\)$", out, flags=re.MULTILINE)
     assert result is not None, out[-1500:]
     assert float(result.group(1)) > 0
-    number = r"\s+([\d.]+|—)"
-    table = dict(
+    table = dict(  # system → (mel L1, MCD, WER %, errors, words), the first table (held-out espeak-ng)
         (m.group(1), m.groups()[1:])
-        for m in re.finditer(r"^(\S.*?\))" + number * 3 + r"\s+(\d+) / (\d+)$", out, flags=re.MULTILINE)
+        for m in reversed(list(re.finditer(r"^(\S.*?)\s{2,}([\d.]+|—)\s+([\d.]+|—)\s+([\d.]+|—)\s+(\d+) / (\d+)$",
+                                          out, flags=re.MULTILINE)))
     )
     griffin_lim = table["Griffin-Lim (ground-truth mel)"]
     assert float(griffin_lim[0]) < 0.2  # phase recovery from the true mel stays close to it
