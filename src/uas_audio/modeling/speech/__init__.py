@@ -1,6 +1,7 @@
 """The speech head (UAS-SPEC §4): a speech tokenizer turning 16 kHz speech into 25 Hz FSQ codes, a flow-matching
-decoder from codes to log-mel, a vocoder from log-mel to waveform (HiFi-GAN or a Vocos-style iSTFT head), their training entry points, and the
-generation pieces that let the LLM speak (code-range logits processor, ``generate_speech``)."""
+decoder from codes to log-mel, a vocoder from log-mel to waveform (HiFi-GAN or a Vocos-style iSTFT head), their
+training entry points, and the generation pieces that let the LLM speak (code-range logits processor,
+``generate_speech``)."""
 
 from .configuration_speech import (
     UASFlowDecoderConfig,

@@ -250,7 +250,8 @@ def _run(config: SpeechTrainingConfig, models: list[nn.Module], optimizers: list
         gradient_accumulation_steps=config.gradient_accumulation_steps, mixed_precision=config.mixed_precision
     )
     output_dir = Path(config.output_dir)
-    schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, _schedule(config.warmup_steps, config.max_steps, config.cosine_decay)) for opt in optimizers]
+    schedule = _schedule(config.warmup_steps, config.max_steps, config.cosine_decay)
+    schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, schedule) for opt in optimizers]
     prepared = accelerator.prepare(*models, *optimizers, *schedulers)
     models = list(prepared[: len(models)])
     optimizers = list(prepared[len(models) : len(models) + len(optimizers)])
