@@ -1,14 +1,21 @@
-"""Speech head benchmark: synthesis speed (codes → waveform) and resynthesis quality (wav → codes → mel → wav).
+"""Speech head benchmark: synthesis speed (codes → waveform), and resynthesis quality and intelligibility
+(wav → mel → wav, wav → codes → mel → wav).
 
 Speed: real-time factor of ``UASSpeechHead.codes_to_waveform`` (flow decoder with its default sampler — 10 Euler steps
-with classifier-free guidance — then the HiFi-GAN vocoder) on one CPU thread, for the ``tiny`` preset and the
-~100M-parameter ``base`` preset, random weights (speed does not depend on them).
+with classifier-free guidance — then the vocoder) on one CPU thread, for the ``tiny`` preset (iSTFT-head vocoder), the
+same with the HiFi-GAN vocoder, and the ~100M-parameter ``base`` preset (HiFi-GAN), random weights (speed does not
+depend on them).
 
-Quality: the tiny codec (speech tokenizer + flow decoder) and vocoder are trained for a fixed budget on espeak-ng
-speech (``uas_audio.synth.espeak``, several voices), then held-out sentences are resynthesised. Scores against the
-ground-truth log-mel: mel L1 (feature units) and a mel-cepstral distortion (dB; cepstra c1–c24 from the DCT of the
-natural-log mel power). Peers measured in the same run: Griffin-Lim (32 iterations) from the ground-truth mel, and
-the trained vocoder on the ground-truth mel (copy synthesis).
+Quality: the tiny codec (speech tokenizer + flow decoder), the tiny iSTFT vocoder and, as the peer the issue started
+from, the tiny HiFi-GAN vocoder are trained for a fixed budget on espeak-ng speech (``uas_audio.synth.espeak``,
+8 sentences × 4 voices), then held-out sentences (other sentences; one voice seen in training, one not) and, when the
+real-audio set is cached, its two CMU ARCTIC recordings (real speech, speakers slt and awb) are resynthesised.
+Scores against the ground-truth log-mel: mel L1 (feature units) and a mel-cepstral distortion (dB; cepstra c1–c24
+from the DCT of the natural-log mel power). Intelligibility: word error rate of PocketSphinx (the annotation ASR
+expert, ``uas_audio.annotate.experts.pocketsphinx_asr``; its wheel's en-us model) against the sentence text, corpus
+WER = (substitutions + deletions + insertions) / reference words, with the original clips' WER as the reference
+line. Peers measured in the same run: Griffin-Lim (32 iterations) from the ground-truth mel, and each trained
+vocoder on the ground-truth mel (copy synthesis).
 
     python benchmarks/speech_head.py [--quick]
 """
@@ -18,18 +25,22 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+import jiwer
 import numpy as np
 import soundfile as sf
 import torch
 
+from uas_audio.annotate.experts.pocketsphinx_asr import PocketsphinxASRExpert
 from uas_audio.audio import load_audio
 from uas_audio.audio.mel import N_FFT, mel_filters
 from uas_audio.modeling.speech import UASSpeechHead, UASSpeechHeadConfig, speech_configs
 from uas_audio.modeling.speech.mel import speech_log_mel
+from uas_audio.evaluation.tts import seed_tts_normalize
 from uas_audio.modeling.speech.training import SpeechTrainingConfig, train_codec, train_vocoder
 
 TRAIN_SENTENCES = [
@@ -42,28 +53,40 @@ TRAIN_SENTENCES = [
     "My grandmother bakes bread every Sunday morning.",
     "The train to the city leaves at half past nine.",
 ]
-HELD_OUT_SENTENCES = ["Turn left at the next corner and keep going.", "Music filled the room as the lights went down."]
+HELD_OUT_SENTENCES = [
+    "Turn left at the next corner and keep going.",
+    "Music filled the room as the lights went down.",
+    "The children played in the park until it was dark.",
+    "Could you bring me a glass of water please.",
+    "He found an old photograph under the kitchen table.",
+    "The market opens early on Saturday morning.",
+]
 TRAIN_VOICES = ["en-us", "en-gb-x-rp", "en-gb-scotland", "en-029"]
 HELD_OUT_VOICES = ["en-us", "en-us-nyc"]  # one voice seen in training, one not
 GRIFFIN_LIM_ITERATIONS = 32
 NUM_CEPSTRA = 24
+#: PocketSphinx's front end fails on digital silence (espeak-ng pads with exact zeros: WER 84 % instead of 55 % on
+#: six en-us sentences), so every clip, of every system alike, gets Gaussian dither of this RMS (-60 dBFS) first.
+ASR_DITHER = 1e-3
+#: the iSTFT vocoder's training budget in the full run
+ISTFT_STEPS, ISTFT_BATCH, ISTFT_SEGMENT_S = 3000, 8, 0.64
 
 
 # --- speed ----------------------------------------------------------------------------------------------------
 
 
-def _head(preset: str) -> UASSpeechHead:
+def _head(preset: str, vocoder_type: str | None = None) -> UASSpeechHead:
     torch.manual_seed(0)
-    configs = speech_configs(preset)
+    configs = speech_configs(preset, vocoder_type=vocoder_type)
     return UASSpeechHead(
         UASSpeechHeadConfig(flow_config=configs["flow"].to_dict(), vocoder_config=configs["vocoder"].to_dict())
     ).eval()
 
 
-def synthesis_rtf(preset: str, seconds: float, repeats: int) -> dict:
+def synthesis_rtf(preset: str, seconds: float, repeats: int, vocoder_type: str | None = None) -> dict:
     """Audio seconds per second of codes → waveform on one thread (best of ``repeats`` after a warm-up), by the
     process's CPU time (one core's work, independent of other load on a shared machine) and by wall clock."""
-    head = _head(preset)
+    head = _head(preset, vocoder_type)
     num_codes = int(seconds * 25)
     codes = torch.randint(0, head.config.codebook_size, (num_codes,), generator=torch.Generator().manual_seed(0))
     head.codes_to_waveform(codes[:5])  # warm-up
@@ -78,7 +101,8 @@ def synthesis_rtf(preset: str, seconds: float, repeats: int) -> dict:
         best_wall = min(best_wall, time.perf_counter() - wall)
     audio_seconds = wav.shape[-1] / rate
     params = sum(p.numel() for p in head.parameters())
-    return {"preset": preset, "params_m": params / 1e6, "audio_s": audio_seconds, "flow_rtf": audio_seconds / best_mel,
+    name = preset if vocoder_type is None else f"{preset}-{vocoder_type}"
+    return {"preset": name, "vocoder": head.config.vocoder_config.vocoder_type, "params_m": params / 1e6, "audio_s": audio_seconds, "flow_rtf": audio_seconds / best_mel,
             "rtf": audio_seconds / best_cpu, "wall_rtf": audio_seconds / best_wall}
 
 
@@ -136,81 +160,168 @@ def _score(reference_mel: torch.Tensor, wav: torch.Tensor) -> tuple[float, float
     return float((mel - reference_mel).abs().mean()), mel_cepstral_distortion(reference_mel, mel)
 
 
-def resynthesis_quality(codec_steps: int, vocoder_steps: int, quick: bool, workdir: Path) -> tuple[list[dict], dict]:
+def _recognise(wav: torch.Tensor | np.ndarray, rng: np.random.Generator) -> str:
+    """PocketSphinx's transcript of one clip, by a fresh decoder: one decoder carries adaptive state (noise and
+    cepstral-mean estimates) from utterance to utterance, which made the original clips' WER depend on what the
+    decoder had heard before them (56.6 % and 61.3 % in two runs on the same clips)."""
+    wav = np.asarray(wav, dtype=np.float32)
+    text, _ = PocketsphinxASRExpert().transcribe(wav + ASR_DITHER * rng.standard_normal(wav.size).astype(np.float32), 16_000)
+    return text
+
+
+def _arctic_clips() -> list[tuple[np.ndarray, str, str]]:
+    """(16 kHz audio, transcript, id) of the CMU ARCTIC recordings of the cached real-audio set (none if not built:
+    ``python benchmarks/datasets/real_audio_devset.py`` builds it)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "datasets"))
+    try:
+        from real_audio_devset import DEFAULT_DIR, load_manifest
+    finally:
+        sys.path.pop(0)
+    if not (DEFAULT_DIR / "manifest.jsonl").is_file():
+        return []
+    return [(load_audio(DEFAULT_DIR / row["path"], 16_000), row["transcript"], row["id"])
+            for row in load_manifest(DEFAULT_DIR) if row["id"].startswith("arctic-")]
+
+
+def _train(quick: bool, codec_steps: int, vocoder_steps: int, hifigan_steps: int, workdir: Path) -> tuple[dict, dict]:
     voices = TRAIN_VOICES[:2] if quick else TRAIN_VOICES
     train = _espeak_clips(TRAIN_SENTENCES[:3] if quick else TRAIN_SENTENCES, voices)
-    held_out = _espeak_clips(HELD_OUT_SENTENCES[:1] if quick else HELD_OUT_SENTENCES, HELD_OUT_VOICES)
     data = workdir / "train"
     data.mkdir()
     for i, clip in enumerate(train):
         sf.write(data / f"{i:03d}.wav", clip, 16_000, subtype="FLOAT")
     common = dict(data=str(data), preset="tiny", save_every=10**9, log_every=10**9, seed=0)
+    timings = {"train_clips": len(train), "codec_steps": codec_steps, "vocoder_steps": vocoder_steps,
+               "hifigan_steps": hifigan_steps}
     start = time.perf_counter()
     codec = train_codec(SpeechTrainingConfig(part="codec", output_dir=str(workdir / "codec"), max_steps=codec_steps,
                                              batch_size=4 if quick else 8, warmup_steps=min(100, codec_steps // 5 + 1), **common))
-    codec_time = time.perf_counter() - start
+    timings["codec_train_s"] = time.perf_counter() - start
     start = time.perf_counter()
-    vocoder = train_vocoder(SpeechTrainingConfig(part="vocoder", output_dir=str(workdir / "vocoder"),
-                                                 max_steps=vocoder_steps, batch_size=2 if quick else 4,
+    istft = train_vocoder(SpeechTrainingConfig(part="vocoder", vocoder_type="istft", output_dir=str(workdir / "istft"),
+                                               max_steps=vocoder_steps, batch_size=2 if quick else ISTFT_BATCH,
+                                               segment_seconds=0.16 if quick else ISTFT_SEGMENT_S, cosine_decay=True,
+                                               warmup_steps=min(50, vocoder_steps // 5 + 1), **common))
+    timings["vocoder_train_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    hifigan = train_vocoder(SpeechTrainingConfig(part="vocoder", vocoder_type="hifigan", output_dir=str(workdir / "hifigan"),
+                                                 max_steps=hifigan_steps, batch_size=2 if quick else 4,
                                                  segment_seconds=0.16 if quick else 0.64, learning_rate=1e-3,
-                                                 warmup_steps=min(50, vocoder_steps // 5 + 1), **common))
-    vocoder_time = time.perf_counter() - start
-    head = UASSpeechHead.from_parts(codec["flow_decoder"], vocoder["vocoder"]).eval()
-    tokenizer = codec["tokenizer"]
+                                                 warmup_steps=min(50, hifigan_steps // 5 + 1), **common))
+    timings["hifigan_train_s"] = time.perf_counter() - start
+    parts = {"tokenizer": codec["tokenizer"], "head": UASSpeechHead.from_parts(codec["flow_decoder"], istft["vocoder"]).eval(),
+             "hifigan": hifigan["vocoder"].eval()}
+    return parts, timings
 
-    rows = {name: [] for name in ("Griffin-Lim (ground-truth mel)", "vocoder (ground-truth mel)", "flow mel (no vocoder)",
-                                  "resynthesis wav→codes→mel→wav")}
-    for clip in held_out:
+
+SYSTEMS = ("original clip", "Griffin-Lim (ground-truth mel)", "iSTFT vocoder (ground-truth mel)",
+           "HiFi-GAN vocoder (ground-truth mel)", "flow mel (no vocoder)", "resynthesis wav→codes→mel→wav")
+
+
+def evaluate(parts: dict, clips: list[tuple[np.ndarray, str]]) -> list[dict]:
+    """Per system: mean mel L1 and MCD against each clip's own log-mel, and corpus WER of PocketSphinx."""
+    head, tokenizer = parts["head"], parts["tokenizer"]
+    scores = {name: [] for name in SYSTEMS}
+    hypotheses = {name: [] for name in SYSTEMS if name != "flow mel (no vocoder)"}
+    rng = np.random.default_rng(0)
+    for clip, _ in clips:
         wav = torch.from_numpy(clip)
-        mel, _ = speech_log_mel(wav[None])
-        mel = mel[0]
-        rows["Griffin-Lim (ground-truth mel)"].append(_score(mel, griffin_lim(mel)))
-        with torch.no_grad():
-            rows["vocoder (ground-truth mel)"].append(_score(mel, head.vocoder(mel[None])[0]))
+        mel = speech_log_mel(wav[None])[0][0]
         codes, _ = tokenizer.encode(wav)
         flow_mel, _ = head.codes_to_mel(codes, generator=torch.Generator().manual_seed(0))
         flow_mel = flow_mel[0, :, : mel.shape[-1]]
-        rows["flow mel (no vocoder)"].append(
-            (float((flow_mel - mel).abs().mean()), mel_cepstral_distortion(mel, flow_mel))
-        )
-        resynth, _ = head.codes_to_waveform(codes[0], generator=torch.Generator().manual_seed(0))
-        rows["resynthesis wav→codes→mel→wav"].append(_score(mel, resynth))
-    table = [{"system": name, "mel_l1": np.mean([s[0] for s in scores]), "mcd_db": np.mean([s[1] for s in scores])}
-             for name, scores in rows.items()]
-    budget = {"train_clips": len(train), "held_out_clips": len(held_out), "codec_steps": codec_steps,
-              "vocoder_steps": vocoder_steps, "codec_train_s": codec_time, "vocoder_train_s": vocoder_time}
-    return table, budget
+        scores["flow mel (no vocoder)"].append((float((flow_mel - mel).abs().mean()), mel_cepstral_distortion(mel, flow_mel)))
+        with torch.no_grad():
+            waves = {
+                "original clip": wav,
+                "Griffin-Lim (ground-truth mel)": griffin_lim(mel),
+                "iSTFT vocoder (ground-truth mel)": head.vocoder(mel[None])[0],
+                "HiFi-GAN vocoder (ground-truth mel)": parts["hifigan"](mel[None])[0],
+                "resynthesis wav→codes→mel→wav": head.codes_to_waveform(codes[0], generator=torch.Generator().manual_seed(0))[0],
+            }
+        for name, out in waves.items():
+            if name != "original clip":
+                scores[name].append(_score(mel, out))
+            hypotheses[name].append(normalise(_recognise(out.numpy(), rng)))
+    references = [normalise(text) for _, text in clips]
+    table = []
+    for name in SYSTEMS:
+        row = {"system": name, "mel_l1": None, "mcd_db": None, "wer": None, "errors": None, "words": None}
+        if scores[name]:
+            row["mel_l1"] = float(np.mean([s[0] for s in scores[name]]))
+            row["mcd_db"] = float(np.mean([s[1] for s in scores[name]]))
+        if name in hypotheses:
+            measured = jiwer.process_words(references, hypotheses[name])
+            row["errors"] = measured.substitutions + measured.deletions + measured.insertions
+            row["words"] = measured.substitutions + measured.deletions + measured.hits
+            row["wer"] = 100.0 * row["errors"] / row["words"]
+        table.append(row)
+    return table
+
+
+def normalise(text: str) -> str:
+    return seed_tts_normalize(text, "en")
+
+
+def _print_table(title: str, table: list[dict]) -> None:
+    print(title)
+    print(f"{'system':<38}{'mel L1':>8}{'MCD dB':>8}{'WER %':>8}{'errors / words':>16}")
+    for row in table:
+        l1 = "—" if row["mel_l1"] is None else f"{row['mel_l1']:.3f}"
+        mcd = "—" if row["mcd_db"] is None else f"{row['mcd_db']:.2f}"
+        wer = "—" if row["wer"] is None else f"{row['wer']:.1f}"
+        counts = "—" if row["words"] is None else f"{row['errors']} / {row['words']}"
+        print(f"{row['system']:<38}{l1:>8}{mcd:>8}{wer:>8}{counts:>16}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="seconds: short audio, a few training steps")
     parser.add_argument("--codec-steps", type=int, default=None)
-    parser.add_argument("--vocoder-steps", type=int, default=None)
+    parser.add_argument("--vocoder-steps", type=int, default=None, help="iSTFT vocoder steps")
+    parser.add_argument("--hifigan-steps", type=int, default=None, help="HiFi-GAN vocoder steps (the peer)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(1)
 
     seconds, repeats = (1.0, 2) if args.quick else (5.0, 3)
-    speed = [synthesis_rtf("tiny", seconds, repeats), synthesis_rtf("base", 0.2 if args.quick else 2.0, 1)]
+    speed = [synthesis_rtf("tiny", seconds, repeats), synthesis_rtf("tiny", seconds, repeats, vocoder_type="hifigan"),
+             synthesis_rtf("base", 0.2 if args.quick else 2.0, 1)]
     print("\nSynthesis speed, codes → waveform, one CPU thread (10 Euler steps, CFG 0.5, random weights);")
     print("x real time = audio seconds per CPU second (per wall second in the last column)")
-    print(f"{'preset':<8}{'params':>10}{'audio':>9}{'flow only':>12}{'flow+vocoder':>15}{'wall clock':>13}")
+    print(f"{'preset':<14}{'vocoder':>9}{'params':>9}{'audio':>8}{'flow only':>12}{'flow+vocoder':>15}{'wall clock':>13}")
     for row in speed:
-        print(f"{row['preset']:<8}{row['params_m']:>9.1f}M{row['audio_s']:>8.1f}s{row['flow_rtf']:>11.2f}x"
+        print(f"{row['preset']:<14}{row['vocoder']:>9}{row['params_m']:>8.1f}M{row['audio_s']:>7.1f}s{row['flow_rtf']:>11.2f}x"
               f"{row['rtf']:>14.2f}x{row['wall_rtf']:>12.2f}x")
 
     codec_steps = args.codec_steps or (10 if args.quick else 600)
-    vocoder_steps = args.vocoder_steps or (1 if args.quick else 60)
+    vocoder_steps = args.vocoder_steps or (2 if args.quick else ISTFT_STEPS)
+    hifigan_steps = args.hifigan_steps or (1 if args.quick else 60)
+    held_out_sentences = HELD_OUT_SENTENCES[:1] if args.quick else HELD_OUT_SENTENCES
+    held_out_voices = HELD_OUT_VOICES[:1] if args.quick else HELD_OUT_VOICES
+    held_out = list(zip(_espeak_clips(held_out_sentences, held_out_voices), held_out_sentences * len(held_out_voices)))
+    arctic = [] if args.quick else _arctic_clips()
     with tempfile.TemporaryDirectory() as tmp:
-        table, budget = resynthesis_quality(codec_steps, vocoder_steps, args.quick, Path(tmp))
-    print(f"\nResynthesis of {budget['held_out_clips']} held-out espeak-ng clips after training the tiny codec for "
-          f"{budget['codec_steps']} steps ({budget['codec_train_s']:.0f} s) and the vocoder for "
-          f"{budget['vocoder_steps']} steps ({budget['vocoder_train_s']:.0f} s) on {budget['train_clips']} clips")
-    print(f"{'system':<34}{'mel L1':>9}{'MCD dB':>9}")
-    for row in table:
-        print(f"{row['system']:<34}{row['mel_l1']:>9.3f}{row['mcd_db']:>9.2f}")
+        parts, budget = _train(args.quick, codec_steps, vocoder_steps, hifigan_steps, Path(tmp))
+    espeak_table = evaluate(parts, held_out)
+    print(f"\nTraining on {budget['train_clips']} espeak-ng clips: tiny codec {codec_steps} steps "
+          f"({budget['codec_train_s']:.0f} s), iSTFT vocoder {vocoder_steps} steps ({budget['vocoder_train_s']:.0f} s), "
+          f"HiFi-GAN vocoder {hifigan_steps} steps ({budget['hifigan_train_s']:.0f} s); wall clock, one thread")
+    _print_table(f"\nHeld-out espeak-ng speech: {len(held_out_sentences)} sentence(s) not trained on × voices "
+                 f"{', '.join(held_out_voices)} = {len(held_out)} clips; WER by PocketSphinx en-us", espeak_table)
+    if arctic:
+        _print_table(f"\nReal speech, CMU ARCTIC ({', '.join(i for _, _, i in arctic)}; real-audio set): "
+                     f"{len(arctic)} clips, models trained on espeak-ng only", evaluate(parts, [(a, t) for a, t, _ in arctic]))
+    else:
+        print("\nReal speech (CMU ARCTIC): not measured" + (" in --quick" if args.quick else
+              " (real-audio set not cached: python benchmarks/datasets/real_audio_devset.py)"))
+
+    by_name = {row["system"]: row for row in espeak_table}
+    mcd_gap = by_name["iSTFT vocoder (ground-truth mel)"]["mcd_db"] - by_name["Griffin-Lim (ground-truth mel)"]["mcd_db"]
+    wer_gap = by_name["resynthesis wav→codes→mel→wav"]["wer"] - by_name["original clip"]["wer"]
     print(f"\nRESULT speech_head_rtf_tiny: {speed[0]['rtf']:.1f} x real time (target >= 10)")
+    print(f"RESULT vocoder_mcd_vs_griffin_lim: {mcd_gap:.2f} dB iSTFT vocoder minus Griffin-Lim, held-out espeak-ng (target < 0)")
+    print(f"RESULT resynthesis_wer_gap: {wer_gap:.1f} WER points resynthesis minus original, held-out espeak-ng (target <= 10)")
 
 
 if __name__ == "__main__":

@@ -21,11 +21,24 @@ def test_speech_head_benchmark_quick_prints_tables_and_the_rtf_result():
     assert completed.returncode == 0, completed.stderr[-2000:]
     out = completed.stdout
     assert "Griffin-Lim (ground-truth mel)" in out and "resynthesis wav→codes→mel→wav" in out
-    rows = re.findall(r"^(tiny|base)\s+([\d.]+)M", out, flags=re.MULTILINE)
-    assert [name for name, _ in rows] == ["tiny", "base"]
-    assert 80 < float(rows[1][1]) < 130  # the ~100M-class preset
+    rows = re.findall(r"^(tiny|tiny-hifigan|base)\s+(istft|hifigan)\s+([\d.]+)M", out, flags=re.MULTILINE)
+    assert [(name, vocoder) for name, vocoder, _ in rows] == [("tiny", "istft"), ("tiny-hifigan", "hifigan"), ("base", "hifigan")]
+    assert 80 < float(rows[2][2]) < 130  # the ~100M-class preset
     result = re.search(r"^RESULT speech_head_rtf_tiny: ([\d.]+) x real time \(target >= 10\)$", out, flags=re.MULTILINE)
     assert result is not None, out[-1500:]
     assert float(result.group(1)) > 0
-    griffin_lim = re.search(r"^Griffin-Lim \(ground-truth mel\)\s+([\d.]+)\s+([\d.]+)$", out, flags=re.MULTILINE)
-    assert float(griffin_lim.group(1)) < 0.2  # phase recovery from the true mel stays close to it
+    table = dict(  # system → (mel L1, MCD, WER %, errors, words), the first table (held-out espeak-ng)
+        (m.group(1), m.groups()[1:])
+        for m in reversed(list(re.finditer(r"^(\S.*?)\s{2,}([\d.]+|—)\s+([\d.]+|—)\s+([\d.]+|—)\s+(\d+) / (\d+)$",
+                                          out, flags=re.MULTILINE)))
+    )
+    griffin_lim = table["Griffin-Lim (ground-truth mel)"]
+    assert float(griffin_lim[0]) < 0.2  # phase recovery from the true mel stays close to it
+    original = re.search(r"^original clip\s+—\s+—\s+([\d.]+)\s+(\d+) / (\d+)$", out, flags=re.MULTILINE)
+    assert original is not None and int(original.group(3)) > 0  # WER of the clips themselves: the reference line
+    for system in ("iSTFT vocoder (ground-truth mel)", "HiFi-GAN vocoder (ground-truth mel)", "resynthesis wav→codes→mel→wav"):
+        l1, mcd, wer, errors, words = table[system]
+        assert float(l1) >= 0 and float(mcd) >= 0 and int(words) == int(original.group(3))
+        assert float(wer) == pytest.approx(100 * int(errors) / int(words), abs=0.06)  # WER = errors / reference words
+    assert re.search(r"^RESULT vocoder_mcd_vs_griffin_lim: -?[\d.]+ dB .*\(target < 0\)$", out, flags=re.MULTILINE)
+    assert re.search(r"^RESULT resynthesis_wer_gap: -?[\d.]+ WER points .*\(target <= 10\)$", out, flags=re.MULTILINE)

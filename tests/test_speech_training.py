@@ -86,9 +86,10 @@ def test_codec_training_lowers_its_loss(wav_dir, tmp_path):
     assert np.mean(losses[-5:]) < 0.75 * np.mean(losses[:3])
 
 
-def test_train_speech_cli_trains_the_vocoder_and_keeps_count_on_resume(wav_dir, tmp_path, capsys):
+def test_train_speech_cli_trains_the_hifigan_vocoder_and_keeps_count_on_resume(wav_dir, tmp_path, capsys):
     out = tmp_path / "voc"
-    args = ["train-speech", "--part", "vocoder", "--data", str(wav_dir), "--output-dir", str(out), "--batch-size", "1"]
+    args = ["train-speech", "--part", "vocoder", "--vocoder-type", "hifigan", "--data", str(wav_dir),
+            "--output-dir", str(out), "--batch-size", "1"]
     assert cli_main([*args, "--max-steps", "1", "--save-every", "1"]) == 0
     assert cli_main([*args, "--max-steps", "2", "--save-every", "1", "--resume"]) == 0
     assert "trained vocoder to step 2" in capsys.readouterr().out

@@ -77,7 +77,11 @@ def _build_parser() -> argparse.ArgumentParser:
     # --- train-speech -----------------------------------------------------------------------------
     p = sub.add_parser("train-speech", help="train the speech head: codec (tokenizer + flow decoder) or vocoder")
     p.add_argument("--part", choices=["codec", "vocoder"], required=True,
-                   help="codec: speech tokenizer + flow decoder; vocoder: HiFi-GAN mel to waveform")
+                   help="codec: speech tokenizer + flow decoder; vocoder: mel to waveform")
+    p.add_argument("--vocoder-type", choices=["hifigan", "istft"], default=None,
+                   help="vocoder family (default: the preset's; tiny istft, base hifigan)")
+    p.add_argument("--adversarial", action=argparse.BooleanOptionalAction, default=None,
+                   help="vocoder: train against discriminators (default: yes for hifigan, no for istft)")
     p.add_argument("--data", required=True, help="a folder of audio files or a datasets folder with an 'audio' column")
     p.add_argument("--output-dir", required=True, help="checkpoints and the trained part")
     p.add_argument("--max-steps", type=int, required=True, help="optimizer steps to train")
@@ -340,7 +344,7 @@ def _train_speech(args: argparse.Namespace) -> int:
                 part=args.part, data=args.data, output_dir=args.output_dir, max_steps=args.max_steps,
                 resume=args.resume, preset=args.preset, batch_size=args.batch_size, learning_rate=args.learning_rate,
                 gradient_accumulation_steps=args.gradient_accumulation_steps, mixed_precision=args.mixed_precision,
-                save_every=args.save_every, seed=args.seed,
+                save_every=args.save_every, seed=args.seed, vocoder_type=args.vocoder_type, adversarial=args.adversarial,
             )
         )
     except (FileNotFoundError, ValueError) as err:

@@ -1,5 +1,5 @@
 """Configurations of the speech head: the speech tokenizer (speech → codes), the flow-matching decoder
-(codes → mel), the HiFi-GAN vocoder (mel → waveform) and the speech head that holds the last two.
+(codes → mel), the vocoder (mel → waveform; HiFi-GAN or iSTFT head) and the speech head that holds the last two.
 
 Every part works on the same mel: ``uas_audio.audio.mel.log_mel_spectrogram`` (128 slaney bins, 16 kHz,
 n_fft 400, hop 160, Whisper scaling ``(log10 + 4) / 4``), the features the audio encoder reads too. One mel
@@ -122,18 +122,35 @@ class UASFlowDecoderConfig(PreTrainedConfig):
         return math.prod(self.fsq_levels)
 
 
+VOCODER_TYPES = ("hifigan", "istft")
+
+
 class UASVocoderConfig(PreTrainedConfig):
-    r"""HiFi-GAN generator: transposed-convolution upsampling by ``upsample_rates`` (their product is the hop
-    length, so ``frames × hop_length`` samples come out) with multi-receptive-field residual blocks.
+    r"""The vocoder (log-mel → waveform), one of two families chosen by ``vocoder_type``; either gives exactly
+    ``frames × hop_length`` samples.
+
+    - ``"hifigan"`` (``UASVocoder``): transposed-convolution upsampling by ``upsample_rates`` (their product is the
+      hop length) with multi-receptive-field residual blocks, trained against discriminators. The paper's family;
+      it needs long adversarial training to stop sounding like noise.
+    - ``"istft"`` (``UASISTFTVocoder``, Vocos-style): a ConvNeXt backbone at the mel frame rate predicts the
+      log-magnitude and phase of an STFT (``istft_n_fft``, hop ``hop_length``), turned into audio by
+      ``torch.istft``. No upsampling layers: it converges in minutes on a CPU with spectral losses alone.
 
     Args:
-        upsample_initial_channel: channels after the input convolution; halved at each upsampling.
-        resblock_kernel_sizes / resblock_dilation_sizes: the multi-receptive-field fusion blocks.
+        vocoder_type: ``"hifigan"`` or ``"istft"``.
+        upsample_initial_channel: (hifigan) channels after the input convolution; halved at each upsampling.
+        resblock_kernel_sizes / resblock_dilation_sizes: (hifigan) the multi-receptive-field fusion blocks.
         discriminator_channels: width scale of the multi-period and multi-scale discriminators (training only).
+        istft_hidden_size / istft_num_layers / istft_intermediate_size / istft_kernel_size: (istft) the ConvNeXt
+            backbone: width, blocks, pointwise expansion, depthwise kernel.
+        istft_n_fft: (istft) FFT size (and Hann window length) of the inverse STFT; bins = n_fft / 2 + 1.
+        istft_magnitude_prior: (istft) predict the log-magnitude as a correction of the mel's pseudo-inverse
+            (the magnitude Griffin-Lim starts from) rather than from scratch.
     """
 
     model_type = "uas_vocoder"
 
+    vocoder_type: str = "hifigan"
     num_mel_bins: int = SPEECH_NUM_MEL_BINS
     sampling_rate: int = SPEECH_SAMPLING_RATE
     hop_length: int = SPEECH_HOP_LENGTH
@@ -145,8 +162,24 @@ class UASVocoderConfig(PreTrainedConfig):
     discriminator_periods: list[int] | tuple[int, ...] = (2, 3, 5, 7, 11)
     discriminator_channels: int = 32
     initializer_range: float = 0.01
+    istft_hidden_size: int = 192
+    istft_num_layers: int = 4
+    istft_intermediate_size: int = 576
+    istft_kernel_size: int = 7
+    istft_n_fft: int = 640
+    istft_magnitude_prior: bool = True
 
     def __post_init__(self, **kwargs):
+        if self.vocoder_type not in VOCODER_TYPES:
+            raise ValueError(f"UASVocoderConfig: vocoder_type must be one of {VOCODER_TYPES}, got {self.vocoder_type!r}")
+        _check_positive(
+            "UASVocoderConfig", istft_hidden_size=self.istft_hidden_size, istft_num_layers=self.istft_num_layers,
+            istft_intermediate_size=self.istft_intermediate_size, istft_kernel_size=self.istft_kernel_size,
+        )
+        if self.istft_n_fft < self.hop_length or self.istft_n_fft % 2:
+            raise ValueError(
+                f"UASVocoderConfig: istft_n_fft must be even and >= hop_length ({self.hop_length}), got {self.istft_n_fft}"
+            )
         self.upsample_rates = [int(rate) for rate in self.upsample_rates]
         self.resblock_kernel_sizes = [int(k) for k in self.resblock_kernel_sizes]
         self.resblock_dilation_sizes = [[int(d) for d in dilations] for dilations in self.resblock_dilation_sizes]

@@ -1,4 +1,5 @@
-"""UASSpeechHead: codes → mel (flow decoder) → waveform (HiFi-GAN vocoder), one saveable model."""
+"""UASSpeechHead: codes → mel (flow decoder) → waveform (the vocoder of ``vocoder_config.vocoder_type``), one
+saveable model."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from transformers import PreTrainedModel
 
 from .configuration_speech import UASSpeechHeadConfig
 from .modeling_flow_decoder import UASFlowDecoder
-from .modeling_vocoder import UASVocoder
+from .vocoders import build_vocoder
 
 
 class UASSpeechHead(PreTrainedModel):
@@ -20,14 +21,14 @@ class UASSpeechHead(PreTrainedModel):
     def __init__(self, config: UASSpeechHeadConfig):
         super().__init__(config)
         self.flow_decoder = UASFlowDecoder(config.flow_config)
-        self.vocoder = UASVocoder(config.vocoder_config)
+        self.vocoder = build_vocoder(config.vocoder_config)
         self.post_init()
 
     def _init_weights(self, module) -> None:
         pass  # the two parts initialise their own weights
 
     @classmethod
-    def from_parts(cls, flow_decoder: UASFlowDecoder, vocoder: UASVocoder, **sampler_defaults) -> "UASSpeechHead":
+    def from_parts(cls, flow_decoder: UASFlowDecoder, vocoder: PreTrainedModel, **sampler_defaults) -> "UASSpeechHead":
         """A head holding (copies of the weights of) a trained flow decoder and vocoder."""
         config = UASSpeechHeadConfig(
             flow_config=flow_decoder.config.to_dict(), vocoder_config=vocoder.config.to_dict(), **sampler_defaults

@@ -58,6 +58,8 @@ class UASVocoder(PreTrainedModel):
     main_input_name = "input_features"
 
     def __init__(self, config: UASVocoderConfig):
+        if config.vocoder_type != "hifigan":
+            raise ValueError(f"UASVocoder is the HiFi-GAN vocoder, got vocoder_type {config.vocoder_type!r} (use build_vocoder)")
         super().__init__(config)
         channels = config.upsample_initial_channel
         self.conv_pre = weight_norm(nn.Conv1d(config.num_mel_bins, channels, 7, padding=3))

@@ -3,7 +3,9 @@
 - ``train_codec``: the speech tokenizer and the flow decoder together. The tokenizer's mel-reconstruction L1 and the
   flow-matching loss are summed; the flow decoder reads the tokenizer's quantised latents, so its loss also shapes
   the codes (straight-through). A reference mel (another crop of the same clip) conditions the speaker.
-- ``train_vocoder``: the HiFi-GAN generator against the multi-period and multi-scale discriminators.
+- ``train_vocoder``: the vocoder of the preset (or ``vocoder_type``). HiFi-GAN trains against the multi-period and
+  multi-scale discriminators; the iSTFT vocoder trains on its multi-resolution STFT + mel L1 loss alone unless
+  ``adversarial`` is set (then the same discriminators are added).
 
 Data is a folder of audio files or a ``datasets`` dataset saved with ``save_to_disk`` whose ``audio`` column holds
 ``Audio(decode=False)`` bytes; clips are decoded once with ``uas_audio.audio.load_audio`` (16 kHz mono), and
@@ -28,12 +30,12 @@ import torch
 from torch import nn
 
 from ...audio import AudioDecodeError, load_audio
-from .configuration_speech import SPEECH_HOP_LENGTH, SPEECH_SAMPLING_RATE, CODE_DOWNSAMPLING
+from .configuration_speech import CODE_DOWNSAMPLING, SPEECH_HOP_LENGTH, SPEECH_SAMPLING_RATE, VOCODER_TYPES
 from .mel import speech_log_mel
 from .modeling_flow_decoder import UASFlowDecoder
+from .modeling_istft_vocoder import istft_vocoder_loss
 from .modeling_speech_tokenizer import UASSpeechTokenizer
 from .modeling_vocoder import (
-    UASVocoder,
     UASVocoderDiscriminator,
     discriminator_loss,
     feature_matching_loss,
@@ -41,6 +43,7 @@ from .modeling_vocoder import (
     mel_l1_loss,
 )
 from .presets import PRESETS, speech_configs
+from .vocoders import build_vocoder
 
 logger = logging.getLogger(__name__)
 
@@ -54,19 +57,30 @@ _PROGRESS_FILE = "progress.json"
 class SpeechTrainingConfig:
     """One training run of a speech-head part."""
 
-    part: str = field(metadata={"help": "'codec' (speech tokenizer + flow decoder) or 'vocoder' (HiFi-GAN)"})
+    part: str = field(metadata={"help": "'codec' (speech tokenizer + flow decoder) or 'vocoder'"})
     data: str = field(metadata={"help": "a folder of audio files or a datasets folder with an 'audio' column"})
     output_dir: str = field(metadata={"help": "where checkpoints and the trained parts are written"})
     max_steps: int = field(default=1000, metadata={"help": "optimizer steps in total (a resumed run counts on)"})
     preset: str = field(default="tiny", metadata={"help": f"model sizes: one of {PRESETS}"})
     fsq_levels: list[int] | None = field(default=None, metadata={"help": "FSQ levels (codebook = their product)"})
+    vocoder_type: str | None = field(
+        default=None, metadata={"help": f"vocoder: one of {VOCODER_TYPES} (default: the preset's; tiny istft, base hifigan)"}
+    )
+    adversarial: bool | None = field(
+        default=None, metadata={"help": "vocoder: train against discriminators (default: yes for hifigan, no for istft)"}
+    )
     batch_size: int = field(default=8, metadata={"help": "clips per micro-batch per process"})
     segment_seconds: float | None = field(
         default=None, metadata={"help": "length of the random crops (default 1.28 s codec, 0.64 s vocoder)"}
     )
     reference_seconds: float = field(default=1.0, metadata={"help": "codec: reference crop for the speaker"})
-    learning_rate: float | None = field(default=None, metadata={"help": "peak LR (default 1e-3 codec, 2e-4 vocoder)"})
-    warmup_steps: int = field(default=100, metadata={"help": "linear warm-up steps, then constant"})
+    learning_rate: float | None = field(
+        default=None, metadata={"help": "peak LR (default 1e-3 codec, 2e-4 HiFi-GAN vocoder, 3e-3 iSTFT vocoder)"}
+    )
+    warmup_steps: int = field(default=100, metadata={"help": "linear warm-up steps, then constant (or cosine_decay)"})
+    cosine_decay: bool = field(
+        default=False, metadata={"help": "after warm-up, decay the LR along a cosine to 10 % at max_steps"}
+    )
     gradient_accumulation_steps: int = field(default=1, metadata={"help": "micro-batches per optimizer step"})
     mixed_precision: str = field(
         default="no", metadata={"help": "'no', 'fp16' or 'bf16' (accelerate: one setting per process)"}
@@ -85,10 +99,19 @@ class SpeechTrainingConfig:
             raise ValueError(f"SpeechTrainingConfig: preset must be one of {PRESETS}, got {self.preset!r}")
         if self.max_steps < 1 or self.batch_size < 1 or self.gradient_accumulation_steps < 1 or self.save_every < 1:
             raise ValueError("SpeechTrainingConfig: max_steps, batch_size, gradient_accumulation_steps and save_every must be >= 1")
+        if self.vocoder_type is not None and self.vocoder_type not in VOCODER_TYPES:
+            raise ValueError(f"SpeechTrainingConfig: vocoder_type must be one of {VOCODER_TYPES}, got {self.vocoder_type!r}")
         if self.segment_seconds is None:
             self.segment_seconds = 1.28 if self.part == "codec" else 0.64
         if self.learning_rate is None:
-            self.learning_rate = 1e-3 if self.part == "codec" else 2e-4
+            vocoder = self.resolved_vocoder_type if self.part == "vocoder" else None
+            self.learning_rate = {"hifigan": 2e-4, "istft": 3e-3}.get(vocoder, 1e-3)
+        if self.adversarial is None:
+            self.adversarial = self.resolved_vocoder_type == "hifigan"
+
+    @property
+    def resolved_vocoder_type(self) -> str:
+        return self.vocoder_type or speech_configs(self.preset)["vocoder"].vocoder_type
 
     @property
     def segment_samples(self) -> int:
@@ -194,8 +217,14 @@ class _Codec(nn.Module):
         return {"loss": tok.loss + flow.loss, "reconstruction_l1": tok.loss.detach(), "flow_mse": flow.loss.detach()}
 
 
-def _schedule(warmup_steps: int):
-    return lambda step: min(1.0, (step + 1) / max(1, warmup_steps))
+def _schedule(warmup_steps: int, max_steps: int, cosine_decay: bool):
+    def factor(step: int) -> float:
+        if step < warmup_steps or not cosine_decay:
+            return min(1.0, (step + 1) / max(1, warmup_steps))
+        progress = min(1.0, (step - warmup_steps) / max(1, max_steps - warmup_steps))
+        return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
 
 
 def _checkpoints(output_dir: Path) -> list[Path]:
@@ -221,7 +250,8 @@ def _run(config: SpeechTrainingConfig, models: list[nn.Module], optimizers: list
         gradient_accumulation_steps=config.gradient_accumulation_steps, mixed_precision=config.mixed_precision
     )
     output_dir = Path(config.output_dir)
-    schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, _schedule(config.warmup_steps)) for opt in optimizers]
+    schedule = _schedule(config.warmup_steps, config.max_steps, config.cosine_decay)
+    schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, schedule) for opt in optimizers]
     prepared = accelerator.prepare(*models, *optimizers, *schedulers)
     models = list(prepared[: len(models)])
     optimizers = list(prepared[len(models) : len(models) + len(optimizers)])
@@ -270,6 +300,31 @@ def _codec_step(models, optimizers, batch, accelerator, max_grad_norm: float) ->
     return {k: v.detach().item() for k, v in out.items()}
 
 
+def _reconstruction(generator, fake: torch.Tensor, waves: torch.Tensor, mel: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The family's non-adversarial loss: HiFi-GAN's mel L1 × 45, or the iSTFT vocoder's STFT + mel loss."""
+    if generator.config.vocoder_type == "istft":
+        return istft_vocoder_loss(fake.float(), waves, mel)
+    mel_loss = mel_l1_loss(fake.float(), mel)
+    return {"loss": mel_loss, "mel_l1_x45": mel_loss}
+
+
+def _reconstruction_step(models, optimizers, batch, accelerator, max_grad_norm: float) -> dict[str, float]:
+    """One generator step on the reconstruction loss alone (no discriminator)."""
+    (generator,), (optimizer,) = models, optimizers
+    waves = batch["waves"]
+    with accelerator.accumulate(generator):
+        mel, _ = speech_log_mel(waves)
+        with accelerator.autocast():
+            fake = generator(mel)
+        losses = _reconstruction(accelerator.unwrap_model(generator), fake, waves, mel)
+        accelerator.backward(losses["loss"])
+        if accelerator.sync_gradients:
+            accelerator.clip_grad_norm_(generator.parameters(), max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad()
+    return {k: v.item() for k, v in losses.items() if k != "loss"}
+
+
 def _vocoder_step(models, optimizers, batch, accelerator, max_grad_norm: float) -> dict[str, float]:
     generator, discriminator = models
     opt_g, opt_d = optimizers
@@ -291,8 +346,8 @@ def _vocoder_step(models, optimizers, batch, accelerator, max_grad_norm: float) 
             fake_scores, fake_features = discriminator(fake)
             adversarial = generator_adversarial_loss(fake_scores)
             matching = feature_matching_loss(real_features, fake_features)
-        mel_loss = mel_l1_loss(fake.float(), mel)
-        loss_g = adversarial + matching + mel_loss
+        reconstruction = _reconstruction(accelerator.unwrap_model(generator), fake, waves, mel)
+        loss_g = adversarial + matching + reconstruction["loss"]
         accelerator.backward(loss_g)
         if accelerator.sync_gradients:
             accelerator.clip_grad_norm_(generator.parameters(), max_grad_norm)
@@ -300,8 +355,8 @@ def _vocoder_step(models, optimizers, batch, accelerator, max_grad_norm: float) 
         opt_g.zero_grad()
         opt_d.zero_grad()  # the generator's backward also reached the discriminator
     return {
-        "discriminator": loss_d.item(), "adversarial": adversarial.item(),
-        "feature_matching": matching.item(), "mel_l1_x45": mel_loss.item(),
+        "discriminator": loss_d.item(), "adversarial": adversarial.item(), "feature_matching": matching.item(),
+        **{k: v.item() for k, v in reconstruction.items() if k != "loss"},
     }
 
 
@@ -324,18 +379,23 @@ def train_codec(config: SpeechTrainingConfig) -> dict:
 
 
 def train_vocoder(config: SpeechTrainingConfig) -> dict:
-    """Train the HiFi-GAN generator and discriminators; saves the generator to ``output_dir/vocoder``.
-    Returns ``{"step", "history", "vocoder"}``."""
+    """Train the vocoder (with discriminators when ``config.adversarial``); saves it to ``output_dir/vocoder``
+    (``load_vocoder`` reads either family back). Returns ``{"step", "history", "vocoder"}``."""
     if config.part != "vocoder":
         raise ValueError(f"train_vocoder: config.part is {config.part!r}, expected 'vocoder'")
     torch.manual_seed(config.seed)
-    vocoder_config = speech_configs(config.preset)["vocoder"]
-    generator, discriminator = UASVocoder(vocoder_config), UASVocoderDiscriminator(vocoder_config)
-    betas = (0.8, 0.99)  # HiFi-GAN's
+    vocoder_config = speech_configs(config.preset, vocoder_type=config.vocoder_type)["vocoder"]
+    generator = build_vocoder(vocoder_config)
+    betas = (0.8, 0.99)  # HiFi-GAN's (and Vocos')
     opt_g = torch.optim.AdamW(generator.parameters(), lr=config.learning_rate, betas=betas, weight_decay=0.01)
-    opt_d = torch.optim.AdamW(discriminator.parameters(), lr=config.learning_rate, betas=betas, weight_decay=0.01)
-    step_fn = partial(_vocoder_step, max_grad_norm=config.max_grad_norm)
-    (generator, _), step, history = _run(config, [generator, discriminator], [opt_g, opt_d], step_fn)
+    if config.adversarial:
+        discriminator = UASVocoderDiscriminator(vocoder_config)
+        opt_d = torch.optim.AdamW(discriminator.parameters(), lr=config.learning_rate, betas=betas, weight_decay=0.01)
+        step_fn = partial(_vocoder_step, max_grad_norm=config.max_grad_norm)
+        (generator, _), step, history = _run(config, [generator, discriminator], [opt_g, opt_d], step_fn)
+    else:
+        step_fn = partial(_reconstruction_step, max_grad_norm=config.max_grad_norm)
+        (generator,), step, history = _run(config, [generator], [opt_g], step_fn)
     output_dir = Path(config.output_dir)
     generator.save_pretrained(output_dir / "vocoder")
     (output_dir / "training_config.json").write_text(json.dumps(asdict(config), indent=2))
