@@ -28,8 +28,8 @@ swapped for another's: accuracy that survives the swap comes from the questions 
 Training at controlled scale, as the paper starts: one stage-3 run per mixture from the embedded default
 (``tiny_model(pretrained=True)``: the pretrained base encoder, frozen as the recipe keeps it, and the pretrained base
 language model; only the projector is random, seeded per seed), at learning rate 6e-3 with the projector's updates
-three times the language model's (``uas_audio.trainers.run_stages.AudioPathCallback``; docs/training.md measures why). ``--random-init`` and ``--train-encoder`` give the
-earlier setting (random everything, encoder trained), where the model answered from the options' prior alone.
+three times the language model's (``uas_audio.trainers.run_stages.AudioPathCallback``; docs/training.md measures
+why). ``--random-init`` and ``--train-encoder`` give the earlier setting (random everything, encoder trained), where the model answered from the options' prior alone.
 Majority-label baseline (the most frequent training value among each item's options) and random choice are printed
 beside every mixture; n per column is the number of held-out items per seed.
 

@@ -196,9 +196,9 @@ def _annotate(run: _Run) -> dict:
     from .annotate import AnnotateConfig, annotate
 
     out = run.out / "data" / "annotated"
-    summary = annotate(run.results["synthesize"]["dataset"], out, AnnotateConfig(shard_size=64, min_event_confidence=0.0),
-                       progress=True)
-    return {"dir": str(out), "summary": summary, "min_event_confidence": 0.0}
+    config = AnnotateConfig(shard_size=64, min_event_confidence=0.0)
+    summary = annotate(run.results["synthesize"]["dataset"], out, config, progress=True)
+    return {"dir": str(out), "summary": summary, "min_event_confidence": config.min_event_confidence}
 
 
 def _split(run: _Run) -> dict:
@@ -663,7 +663,8 @@ def _write_report(run: _Run) -> Path:
         if drop:
             lines += ["## Stage 2: aligning the projector", "",
                       f"Stage 2 trains the projector between the pretrained base encoder and language model on UAS "
-                      f"annotation as targeted JSON of one field per row ({s.stage2_steps} steps): loss {drop[0]:.3f} over the first fifth of the steps, "
+                      f"annotation as targeted JSON of one field per row ({s.stage2_steps} steps): loss {drop[0]:.3f} "
+                      "over the first fifth of the steps, "
                       f"{drop[1]:.3f} over the last fifth, a drop of {drop[2]:.0f} %.", ""]
     if "evaluate" in run.results:
         ev = run.results["evaluate"]
@@ -671,9 +672,10 @@ def _write_report(run: _Run) -> Path:
         lines += ["## Held-out perception MCQ", "",
                   f"{ev['num_items']} multiple-choice questions ({counts['perception']} perception, "
                   f"{counts['content']} content: which sentence is spoken) on {ev['num_clips']} held-out synthetic "
-                  "clips, answers from the generator's ground truth. Each model picks the option it finds most likely as "
-                  "the value of the probed field in the targeted UAS JSON (after that field's targeted prompt; one "
-                  "readout for every model, fixed before any score), once with each clip's own audio and once with the audio swapped for "
+                  "clips, answers from the generator's ground truth. Each model picks the option it finds most likely "
+                  "as the value of the probed field in the targeted UAS JSON (after that field's targeted prompt; one "
+                  "readout for every model, fixed before any score), once with each clip's own audio and once with "
+                  "the audio swapped for "
                   "another held-out clip's: what survives the swap comes from the questions and options (label "
                   "priors), and \"from audio\" is the difference. Both trained models start from the same weights "
                   "(the embedded base encoder and language model, "

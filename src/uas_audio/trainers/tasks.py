@@ -172,6 +172,13 @@ def targeted_json(uas: Mapping[str, Any] | UAS, paths: Sequence[str]) -> str:
 TARGETED_PATHS: tuple[str, ...] = tuple(p for p in FIELD_PATHS if p != f"{NON_LINGUISTIC_EVENTS}.{EVENT_KEYS[0]}")
 
 
+def _targeted_row(row: Mapping[str, Any], paths: Sequence[str], suffix: str, task: str) -> dict[str, Any]:
+    """One targeted row of a record: its audio + the targeted prompt of ``paths`` → the JSON of those fields."""
+    user = [_audio_part(row["audio"], f"row {row['id']}"), _text(targeted_prompt(paths))]
+    return {"id": f"{row['id']}/{suffix}", "task": task,
+            "messages": _conversation(user, targeted_json(row["uas"], paths))}
+
+
 def targeted_rows(ds, per_record: int = 3, max_fields: int = 3, seed: int = 0):
     """Targeted rows: ``per_record`` rows per accepted record, each asking for 1..``max_fields`` fields drawn
     (seeded) from :data:`TARGETED_PATHS` → the compact JSON of those fields only (:func:`targeted_json`); ids
@@ -188,10 +195,7 @@ def targeted_rows(ds, per_record: int = 3, max_fields: int = 3, seed: int = 0):
     for row in ds:
         for k in range(per_record):
             chosen = set(rng.sample(TARGETED_PATHS, rng.randint(1, max_fields)))
-            paths = [p for p in FIELD_PATHS if p in chosen]
-            user = [_audio_part(row["audio"], f"row {row['id']}"), _text(targeted_prompt(paths))]
-            rows.append({"id": f"{row['id']}/targeted-{k}", "task": TARGETED,
-                         "messages": _conversation(user, targeted_json(row["uas"], paths))})
+            rows.append(_targeted_row(row, [p for p in FIELD_PATHS if p in chosen], f"targeted-{k}", TARGETED))
     return _rows_to_dataset(rows)
 
 
@@ -216,9 +220,7 @@ def field_rows(ds, paths: Sequence[str] = PERCEPTION_PATHS):
         for path in ordered:
             if not speech and path.startswith(PARALINGUISTICS):
                 continue
-            user = [_audio_part(row["audio"], f"row {row['id']}"), _text(targeted_prompt([path]))]
-            rows.append({"id": f"{row['id']}/field-{path}", "task": FIELDS,
-                         "messages": _conversation(user, targeted_json(row["uas"], [path]))})
+            rows.append(_targeted_row(row, [path], f"field-{path}", FIELDS))
     return _rows_to_dataset(rows)
 
 
