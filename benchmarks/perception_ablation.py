@@ -147,6 +147,19 @@ def _job(variant: str, seed: int, rows: dict, items: list, work: Path, steps: in
     return scores, seconds, f"seed {seed} {variant:<12} " + " | ".join(line) + f"  ({seconds:.0f} s)"
 
 
+def _exit_with_parent(parent: int, poll_s: float = 2.0) -> None:
+    """Worker initializer: end this worker when the benchmark's process is gone (killed), instead of training on as
+    an orphan. A daemon thread polls the parent's pid every ``poll_s`` seconds."""
+    import threading
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def run(num_clips: int, seeds: list[int], steps: int, batch_size: int, learning_rate: float, work: Path,
         audio_lr_factor: float = 1.0, train_encoder: bool = False, variants: list[str] | None = None,
         jobs: int = 1, corpus_seed: int = 0, pretrained: bool = True) -> dict:
@@ -185,7 +198,8 @@ def run(num_clips: int, seeds: list[int], steps: int, batch_size: int, learning_
         for variant, seed in tasks:
             record(variant, _job(variant, seed, rows, items, **args))
     else:
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
             futures = [(v, pool.submit(_job, v, seed, rows, items, **args)) for v, seed in tasks]
             for variant, future in futures:  # submission order: per-seed lists stay in seed order
                 record(variant, future.result())

@@ -77,3 +77,50 @@ def test_shuffled_audio_gives_every_item_another_clips_audio():
     assert sorted(b.audio for b in blind) == sorted(i.audio for i in items)
     with pytest.raises(ValueError, match="two clips"):
         shuffled_audio(items[:2])
+
+
+_ORPHAN_SCRIPT = """
+import os, sys, time
+from concurrent.futures import ProcessPoolExecutor
+import multiprocessing
+sys.path.insert(0, sys.argv[1])
+from perception_ablation import _exit_with_parent
+if __name__ == "__main__":
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_exit_with_parent,
+                               initargs=(os.getpid(), 0.2))
+    print(pool.submit(os.getpid).result(), flush=True)
+    time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in state  # an exited worker nobody reaped yet is a zombie: gone
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads process states from /proc (Linux)")
+def test_workers_exit_when_the_benchmark_is_killed(tmp_path):
+    """Killing the benchmark's process ends its training workers too (they used to train on as orphans)."""
+    import os
+    import signal
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(_ORPHAN_SCRIPT)
+    parent = subprocess.Popen([sys.executable, str(script), str(ROOT / "benchmarks")], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        worker = int(parent.stdout.readline())
+        assert _alive(worker)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(worker), "the worker outlived the killed benchmark"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
