@@ -177,6 +177,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="convert a saved audio LLM (Qwen2-Audio, Qwen3-ASR) into UAS-Audio + processor")
     p.add_argument("src", help="a saved transformers audio LLM folder (config.json, safetensors, tokenizer)")
     p.add_argument("out", help="folder for the converted model and its processor (safetensors)")
+    p.add_argument("--key-map", default=None,
+                   help="JSON list of [regex, replacement|null] pairs renaming SRC's safetensors tensors to UAS-Audio's "
+                   "(any layout, e.g. a released checkpoint whose code is not in transformers); needs --config")
+    p.add_argument("--config", default=None, help="with --key-map: the UAS-Audio config.json the tensors load into")
+    p.add_argument("--processor", default=None, help="with --key-map: a saved UASAudioProcessor folder to save beside")
     p.set_defaults(func=_convert)
 
     for name, sub_parser in sub.choices.items():  # `uas-audio CMD --help` opens with the command's line
@@ -449,9 +454,30 @@ def _convert(args: argparse.Namespace) -> int:
     if Path(args.out).exists() and any(Path(args.out).iterdir()):
         print(f"uas-audio convert: error: {args.out}: exists and is not empty; choose a new folder", file=sys.stderr)
         return 2
+    if args.key_map or args.config or args.processor:
+        return _convert_with_key_map(args)
     model, _ = convert_audio_llm(args.src, args.out)  # a file or value error is reported by main() as one line
     family = model.model.audio_family
     print(f"converted {model.config.get_text_config().model_type} LM + {family} encoder to {args.out}")
+    return 0
+
+
+def _convert_with_key_map(args: argparse.Namespace) -> int:
+    from .modeling import UASAudioConfig
+    from .modeling.conversion import convert_with_key_map, read_key_map
+
+    if not (args.key_map and args.config):
+        print("uas-audio convert: error: --key-map and --config go together (--processor is optional)", file=sys.stderr)
+        return 2
+    config = UASAudioConfig.from_json_file(args.config)
+    processor = None
+    if args.processor:
+        from .processing import UASAudioProcessor
+
+        processor = UASAudioProcessor.from_pretrained(args.processor)
+    model = convert_with_key_map(args.src, args.out, config, read_key_map(args.key_map), processor)
+    count = sum(p.numel() for p in model.parameters())
+    print(f"loaded {count:,} parameters from {args.src} through {args.key_map} into {args.out}")
     return 0
 
 

@@ -3,7 +3,7 @@ registration that makes ``AutoConfig`` / ``AutoModel`` / ``AutoModelForCausalLM`
 resolve ``model_type="uas_audio"``."""
 
 from .configuration_uas_audio import UASAudioConfig, UASAudioEncoderConfig
-from .conversion import convert_audio_llm
+from .conversion import convert_audio_llm, convert_with_key_map
 from .modeling_uas_audio import (
     UASAudioEncoder,
     UASAudioForConditionalGeneration,
@@ -21,6 +21,7 @@ __all__ = [
     "UASAudioPreTrainedModel",
     "UASAudioProjector",
     "convert_audio_llm",
+    "convert_with_key_map",
     "register_modeling",
 ]
 

@@ -183,3 +183,119 @@ def convert_audio_llm(
 
 
 __all__ = ["RECIPES", "UNSUPPORTED", "convert_audio_llm"]
+
+
+# --- checkpoints in any layout: a key map ------------------------------------------------------------------------
+
+def read_key_map(path: str | os.PathLike) -> list[tuple[str, str | None]]:
+    """A key map from a JSON file: a list of ``[pattern, replacement]`` pairs (or an object, in its order), each a
+    regular expression on a source tensor name and its ``re.sub`` replacement; ``null`` drops the matched tensors."""
+    import json
+
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    pairs = list(data.items()) if isinstance(data, dict) else data
+    if not isinstance(pairs, list) or not all(
+        isinstance(p, (list, tuple)) and len(p) == 2 and isinstance(p[0], str) and (p[1] is None or isinstance(p[1], str))
+        for p in pairs
+    ):
+        raise ValueError(f"{path}: a key map is a list of [pattern, replacement-or-null] pairs or an object of them")
+    return [(p[0], p[1]) for p in pairs]
+
+
+def map_keys(names, key_map) -> dict[str, str | None]:
+    """Source tensor name → our name (``None``: dropped) by the first pattern of ``key_map`` that matches it
+    (``re.match`` at the start of the name; the replacement expands groups as ``re.sub`` does). A name no pattern
+    matches raises, listing a few: a silent leftover would be a tensor not loaded."""
+    import re
+
+    compiled = []
+    for pattern, replacement in key_map:
+        try:
+            compiled.append((re.compile(pattern), replacement))
+        except re.error as err:
+            raise ValueError(f"key map: {pattern!r} is not a regular expression: {err}") from None
+    mapped, unmatched = {}, []
+    for name in names:
+        for regex, replacement in compiled:
+            match = regex.match(name)
+            if match:
+                mapped[name] = None if replacement is None else regex.sub(replacement, name, count=1)
+                break
+        else:
+            unmatched.append(name)
+    if unmatched:
+        raise ValueError(f"key map: {len(unmatched)} source tensor(s) match no pattern, e.g. {unmatched[:5]}; "
+                         "map them or drop them with a null replacement")
+    return mapped
+
+
+def _safetensors_files(folder: Path) -> list[Path]:
+    import json
+
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        return [folder / shard for shard in shards]
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"{folder}: no *.safetensors file (weights load from safetensors only)")
+    return files
+
+
+def convert_with_key_map(
+    source: str | os.PathLike, output_dir: str | os.PathLike, config: UASAudioConfig, key_map, processor=None,
+    *, dtype: torch.dtype | None = None
+) -> UASAudioForConditionalGeneration:
+    """Load a checkpoint of any layout into ``UASAudioForConditionalGeneration(config)`` by renaming its tensors.
+
+    ``source`` is a folder of safetensors files (sharded or not; never pickles), ``key_map`` an ordered list of
+    ``(pattern, replacement)`` pairs (:func:`map_keys`, :func:`read_key_map`). Every tensor of ours must be given
+    exactly once with our shape, and every source tensor must be mapped or dropped: any missing, duplicated,
+    unexpected or mis-shaped tensor raises one error that lists them, before anything is written. The renamed
+    checkpoint and ``config`` are saved in ``output_dir`` (with ``processor`` when given) and the model is loaded
+    back from there by ``from_pretrained``, so what is returned is what a user will load. This is how a released
+    checkpoint whose own code is not in transformers (the paper's) is brought over once its tensor names are known:
+    the map is the only part specific to it."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    folder, out = Path(source), Path(output_dir)
+    files = _safetensors_files(folder)
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in UASAudioForConditionalGeneration(config).state_dict().items()}
+    renamed: dict[str, torch.Tensor] = {}
+    origin: dict[str, str] = {}
+    problems: list[str] = []
+    for file in files:
+        with safe_open(str(file), framework="pt") as handle:
+            names = list(handle.keys())
+            for name, target in map_keys(names, key_map).items():
+                if target is None:
+                    continue
+                if target in origin:
+                    problems.append(f"{target} given twice ({origin[target]}, {name})")
+                    continue
+                tensor = handle.get_tensor(name)
+                if target not in expected:
+                    problems.append(f"{name} -> {target}: no such tensor in UAS-Audio")
+                elif tuple(tensor.shape) != expected[target]:
+                    problems.append(f"{name} -> {target}: shape {tuple(tensor.shape)}, expected {expected[target]}")
+                else:
+                    renamed[target] = tensor if dtype is None else tensor.to(dtype)
+                    origin[target] = name
+    missing = sorted(set(expected) - set(origin))
+    if missing:
+        problems.append(f"{len(missing)} UAS-Audio tensor(s) not given, e.g. {missing[:5]}")
+    if problems:
+        raise ValueError("key map: the checkpoint does not load as UAS-Audio: " + "; ".join(problems[:10])
+                         + (f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""))
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in renamed.items()}, str(out / "model.safetensors"), metadata={"format": "pt"})
+    config.save_pretrained(out)
+    if processor is not None:
+        processor.save_pretrained(out)
+    model = UASAudioForConditionalGeneration.from_pretrained(out, dtype=dtype)
+    return model.eval()
+
+
+__all__ += ["convert_with_key_map", "map_keys", "read_key_map"]
