@@ -7,7 +7,8 @@ separately for its ``dev`` part (thresholds were chosen there) and its ``heldout
 Each accuracy comes with n, a Wilson 95 % interval and a baseline measured in the same run (the signal rules
 without abstention, majority class). ``--calibrate`` prints, on the dev part only, the sweeps behind
 ``annotate/confidence.py``: speech-presence rules over Silero's window probabilities (and the rule a criterion
-fixed beforehand picks), the gender and ASR confidence thresholds, and the counts of each event label. ``--quick`` runs on 6 clips of each part and skips the ASR.
+fixed beforehand picks), the gender and ASR confidence thresholds, and the counts of each event label.
+``--quick`` runs on 6 clips of each part and skips the ASR.
 """
 
 from __future__ import annotations
@@ -156,12 +157,13 @@ def speech_rule_sweep(dev: list[dict]) -> tuple[list[str], tuple | None]:
         lines.append(f"  best with no false speech and the margin: {best[0]} theta/P {best[1]} S {best[2]}: "
                      f"{_pct(best[3], len(speech))}")
     chosen = best if best is not None and 100 * best[3] / max(1, len(speech)) >= 97.0 else None
-    lines.append(f"  chosen: {chosen[:3] if chosen else 'none reaches 97 %: keep today (A, 0.5, ' + str(SILERO_MIN_SPEECH_S) + ')'}")
+    today = f"none reaches 97 %: keep today's (A, {SPEECH_PROB}, {SILERO_MIN_SPEECH_S})"
+    lines.append(f"  chosen: {chosen[:3] if chosen else today}")
     missed = [i["row"]["id"] for i in speech if not speech_presence(i["m"])[0]]
     lines.append(f"  missed by today's rule on dev: {', '.join(missed)}")
     closest = sorted(other, key=lambda i: -float(i["vad_probs"].max(initial=0.0)))[:3]
     lines.append("  non-speech dev clips nearest to speech (seconds >= 0.5, max probability): " + ", ".join(
-        f"{i['row']['id']} ({_window_seconds(i['vad_probs'], SPEECH_PROB):.3f} s, {i['vad_probs'].max():.2f})"
+        f"{i['row']['id']} ({_window_seconds(i['vad_probs'], SPEECH_PROB):.3f} s, {i['vad_probs'].max(initial=0.0):.2f})"
         for i in closest))
     return lines, chosen
 
