@@ -5,8 +5,10 @@ speakers, sound themes and music from Debian packages, two CMU ARCTIC sentences 
 here), reported
 separately for its ``dev`` part (thresholds were chosen there) and its ``heldout`` part (never used to choose).
 Each accuracy comes with n, a Wilson 95 % interval and a baseline measured in the same run (the signal rules
-without abstention, majority class). ``--calibrate`` prints the dev counts of each event label that
-``annotate/confidence.py`` holds. ``--quick`` runs on 6 clips of each part and skips the ASR.
+without abstention, majority class). ``--calibrate`` prints, on the dev part only, the sweeps behind
+``annotate/confidence.py``: speech-presence rules over Silero's window probabilities (and the rule a criterion
+fixed beforehand picks), the gender and ASR confidence thresholds, and the counts of each event label.
+``--quick`` runs on 6 clips of each part and skips the ASR.
 """
 
 from __future__ import annotations
@@ -27,11 +29,14 @@ from uas_audio.annotate.confidence import (  # noqa: E402
     MIN_ASR_CONFIDENCE,
     MIN_EVENT_CONFIDENCE,
     MIN_GENDER_CONFIDENCE,
+    SIGNAL_MIN_SPEECH_S,
+    SILERO_MIN_SPEECH_S,
     filter_event_labels,
     gender_confidence,
     speech_presence,
 )
 from uas_audio.annotate.experts import DEFAULT_EXPERTS, build_experts, embedded_experts_available, run_experts  # noqa: E402
+from uas_audio.annotate.experts.silero import RATE, SPEECH_PROB, WINDOW  # noqa: E402
 from uas_audio.annotate.synthesize import RuleSynthesizer, SynthesisInput  # noqa: E402
 from uas_audio.audio import load_audio  # noqa: E402
 from uas_audio.evaluation.intervals import wilson_interval  # noqa: E402
@@ -61,9 +66,11 @@ def _measure(rows: list[dict], use_silero: bool) -> tuple[list[dict], float, flo
         record = rules.record(SynthesisInput(row["id"], speech_truth_text, clip.duration_s, m))
         cpu += time.process_time() - start
         audio += clip.duration_s
-        if silero:
-            m.update(run_experts(silero, [clip])[0])
-        out.append({"row": row, "m": m, "record": record})
+        probs = None
+        if silero:  # the window probabilities are kept for the speech-rule sweep of --calibrate
+            probs = silero[0].probabilities([clip])[0]
+            m.update(silero[0].summarise(probs))
+        out.append({"row": row, "m": m, "record": record, "vad_probs": probs})
     return out, cpu, audio
 
 
@@ -82,6 +89,83 @@ def _speech_table(items: list[dict]) -> list[str]:
             false = sum(speech_presence(keep(i["m"]))[0] for i in other)
             lines.append(f"| {part} | {name} | {_pct(hit, len(speech))} | {_pct(false, len(other))} |")
     return lines
+
+
+#: The family of speech-presence rules that --calibrate sweeps on dev (32 ms Silero windows): "A" seconds of
+#: windows with probability >= theta reach S (today's rule: theta 0.5, S = SILERO_MIN_SPEECH_S); "H" the same
+#: over Silero's own hysteresis segments (speech starts at >= theta, goes on while >= theta - 0.15); "V" today's
+#: rule, or an "A" rule that the signal voice-activity rule corroborates (speech_s >= SIGNAL_MIN_SPEECH_S);
+#: "M" the clip's largest window probability reaches P.
+SWEEP_THETA = (0.3, 0.35, 0.4, 0.45, 0.5)
+SWEEP_SECONDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
+SWEEP_MAX_PROB = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+_FAMILY_ORDER = "AHVM"  # the order of preference among equal rules: the smallest change from today first
+
+
+def _window_seconds(p, theta: float, hysteresis: bool = False) -> float:
+    if not hysteresis:
+        return float((p >= theta).sum()) * WINDOW / RATE
+    on, n = False, 0
+    for x in p:
+        on = x >= theta or (on and x >= theta - 0.15)
+        n += on
+    return n * WINDOW / RATE
+
+
+def _speech_rule(family: str, a: float, s: float | None):
+    """Speech present under one rule of the sweep, from an item's window probabilities and measurements."""
+    def today(i):
+        return _window_seconds(i["vad_probs"], SPEECH_PROB) >= SILERO_MIN_SPEECH_S - 1e-9
+
+    if family == "A":
+        return lambda i: _window_seconds(i["vad_probs"], a) >= s - 1e-9
+    if family == "H":
+        return lambda i: _window_seconds(i["vad_probs"], a, hysteresis=True) >= s - 1e-9
+    if family == "V":
+        return lambda i: today(i) or (_window_seconds(i["vad_probs"], a) >= s - 1e-9
+                                      and (i["m"].get("speech_s") or 0.0) >= SIGNAL_MIN_SPEECH_S)
+    return lambda i: float(i["vad_probs"].max(initial=0.0)) >= a
+
+
+def speech_rule_sweep(dev: list[dict]) -> tuple[list[str], tuple | None]:
+    """The sweep of the speech-presence rules on the dev items only, and the rule the fixed criterion picks:
+    0 dev non-speech clips called speech, also when the rule is loosened (theta or P - 0.1, S halved: the margin);
+    among those the highest dev recall, adopted only at >= 97 %; ties go to the smallest change from today
+    (family order A, H, V, M; theta nearest 0.5; S nearest 0.2). None: no rule qualifies (today's is kept)."""
+    speech = [i for i in dev if i["row"]["speech"]]
+    other = [i for i in dev if not i["row"]["speech"]]
+    grid = [(f, t, s) for f in "AHV" for t in SWEEP_THETA for s in SWEEP_SECONDS]
+    grid += [("M", p, None) for p in SWEEP_MAX_PROB]
+    scored = []
+    for family, a, s in grid:
+        rule = _speech_rule(family, a, s)
+        loose = _speech_rule(family, round(a - 0.1, 2), None if s is None else s / 2)
+        hit, false = sum(map(rule, speech)), sum(map(rule, other))
+        scored.append((family, a, s, hit, false, sum(map(loose, other))))
+    lines = [f"speech-presence rules on dev ({len(speech)} speech / {len(other)} non-speech clips): "
+             "recall / false speech / false speech of the loosened rule"]
+    for family in "AHV":
+        lines.append(f"  {family}: theta \\ S " + "".join(f"{s:>14}" for s in SWEEP_SECONDS))
+        for t in SWEEP_THETA:
+            cells = [f"{h}/{f}/{lf}" for fam, a, s, h, f, lf in scored if fam == family and a == t]
+            lines.append(f"     {t:<10}" + "".join(f"{c:>14}" for c in cells))
+    lines.append("  M: P " + " ".join(f"{a}: {h}/{f}/{lf}" for fam, a, _, h, f, lf in scored if fam == "M"))
+    safe = [r for r in scored if r[4] == 0 and r[5] == 0]
+    best = max(safe, key=lambda r: (r[3], -_FAMILY_ORDER.index(r[0]), -abs(r[1] - 0.5),
+                                    -abs((r[2] if r[2] is not None else 0.2) - 0.2))) if safe else None
+    if best is not None:
+        lines.append(f"  best with no false speech and the margin: {best[0]} theta/P {best[1]} S {best[2]}: "
+                     f"{_pct(best[3], len(speech))}")
+    chosen = best if best is not None and 100 * best[3] / max(1, len(speech)) >= 97.0 else None
+    today = f"none reaches 97 %: keep today's (A, {SPEECH_PROB}, {SILERO_MIN_SPEECH_S})"
+    lines.append(f"  chosen: {chosen[:3] if chosen else today}")
+    missed = [i["row"]["id"] for i in speech if not speech_presence(i["m"])[0]]
+    lines.append(f"  missed by today's rule on dev: {', '.join(missed)}")
+    closest = sorted(other, key=lambda i: -float(i["vad_probs"].max(initial=0.0)))[:3]
+    lines.append("  non-speech dev clips nearest to speech (seconds >= 0.5, max probability): " + ", ".join(
+        f"{i['row']['id']} ({_window_seconds(i['vad_probs'], SPEECH_PROB):.3f} s, {i['vad_probs'].max(initial=0.0):.2f})"
+        for i in closest))
+    return lines, chosen
 
 
 def _gender_table(items: list[dict]) -> tuple[list[str], dict]:
@@ -211,7 +295,7 @@ def _asr_table(rows: list[dict]) -> tuple[list[str], dict]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="6 clips of each kind per part, no ASR")
-    parser.add_argument("--calibrate", action="store_true", help="print the dev event counts and exit")
+    parser.add_argument("--calibrate", action="store_true", help="print the dev sweeps behind confidence.py and exit")
     parser.add_argument("--data", default=None, help="cache directory of the real-audio set")
     args = parser.parse_args(argv)
 
@@ -229,6 +313,10 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.calibrate:
         dev = [i for i in items if i["row"]["split"] == "dev"]
+        if use_silero:
+            print("\n".join(speech_rule_sweep(dev)[0]))
+        else:
+            print("speech-rule sweep skipped: silero-vad not installed")
         print("gender confidence threshold on dev: accuracy on emitted / coverage / male recall")
         voices = [i for i in dev if i["row"]["speech"] and i["row"]["gender"]]
         for threshold in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99):
@@ -266,6 +354,11 @@ def main(argv: list[str] | None = None) -> None:
           f"{audio:.0f} s; Silero VAD {'on' if use_silero else 'not installed'}\n")
     print("Speech presence\n")
     print("\n".join(_speech_table(items)) + "\n")
+    for part in ("dev", "heldout"):
+        missed = [i["row"]["id"] for i in items if i["row"]["split"] == part and i["row"]["speech"]
+                  and not speech_presence(i["m"])[0]]
+        print(f"speech clips missed ({part}, {speech_presence(items[0]['m'])[2]}): {', '.join(missed) or 'none'}")
+    print()
     print("Gender (adult speakers with a documented gender)\n")
     gender_lines, gender = _gender_table(items)
     print("\n".join(gender_lines) + "\n")

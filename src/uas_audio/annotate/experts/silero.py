@@ -83,16 +83,18 @@ class SileroVADExpert:
         return [probs[i, :n] for i, n in enumerate(lengths)]
 
     def __call__(self, batch: list[Clip]) -> list[Measurements]:
-        out = []
-        for clip, p in zip(batch, self.probabilities(batch)):
-            top = np.sort(p)[-10:] if p.size else np.zeros(1)
-            out.append({
-                "vad_speech_s": round(float((p >= SPEECH_PROB).sum() * WINDOW / RATE), 3),
-                "vad_speech_fraction": round(float((p >= SPEECH_PROB).mean()) if p.size else 0.0, 4),
-                "vad_max_prob": round(float(p.max()) if p.size else 0.0, 4),
-                "vad_mean_top_prob": round(float(top.mean()), 4),
-            })
-        return out
+        return [self.summarise(p) for p in self.probabilities(batch)]
+
+    @staticmethod
+    def summarise(p: np.ndarray) -> Measurements:
+        """The expert's columns from one clip's window probabilities (``probabilities``)."""
+        top = np.sort(p)[-10:] if p.size else np.zeros(1)
+        return {
+            "vad_speech_s": round(float((p >= SPEECH_PROB).sum() * WINDOW / RATE), 3),
+            "vad_speech_fraction": round(float((p >= SPEECH_PROB).mean()) if p.size else 0.0, 4),
+            "vad_max_prob": round(float(p.max()) if p.size else 0.0, 4),
+            "vad_mean_top_prob": round(float(top.mean()), 4),
+        }
 
     def describe(self, m: Measurements) -> str:
         return ""  # speech presence is stated by the voice-activity words and the transcript
