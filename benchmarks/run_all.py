@@ -77,12 +77,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="script names (without .py) to run")
     parser.add_argument("--update", action="store_true",
                         help="keep the sections of scripts not run now from the existing --out file")
+    parser.add_argument("--from-log", nargs="*", default=[], metavar="NAME=LOG",
+                        help="take script NAME's section from the saved output LOG of a run made apart (a run too "
+                        "long to repeat, e.g. perception_ablation); keeps the other sections and runs only the "
+                        "scripts --only names")
     args = parser.parse_args(argv)
 
+    logs = {}
+    for item in args.from_log:
+        name, sep, log = item.partition("=")
+        if not sep or not (HERE / f"{name}.py").is_file() or not Path(log).is_file():
+            parser.error(f"--from-log {item!r}: expected NAME=LOG with benchmarks/NAME.py and the LOG file existing")
+        logs[f"{name}.py"] = Path(log)
     scripts = sorted(p for p in HERE.glob("*.py") if p.name != Path(__file__).name)
-    if args.only:
-        scripts = [p for p in scripts if p.stem in set(args.only)]
-    sections: dict[str, str] = _existing_sections(Path(args.out)) if args.update else {}
+    if args.only or logs:
+        scripts = [p for p in scripts if p.stem in set(args.only or ()) and p.name not in logs]
+    sections: dict[str, str] = _existing_sections(Path(args.out)) if args.update or logs else {}
+    for name, log in logs.items():
+        written = _dt.datetime.fromtimestamp(log.stat().st_mtime, _dt.timezone.utc)
+        sections[name] = (f"## {name}\n\n`python benchmarks/{name}` — output of a run made apart, read from "
+                          f"`{log.name}` (written {written:%Y-%m-%d %H:%M} UTC)\n\n"
+                          f"```\n{log.read_text().strip()}\n```\n")
     for script in scripts:
         command = [sys.executable, str(script)] + (["--quick"] if args.quick else [])
         print(f"== {script.name} ==", flush=True)

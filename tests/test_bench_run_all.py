@@ -81,3 +81,20 @@ def test_earlier_sections_and_their_summary_rows_are_read_back(tmp_path):
 def _write(path, text):
     path.write_text(text)
     return path
+
+
+def test_a_section_from_the_log_of_a_run_made_apart(tmp_path):
+    """--from-log puts a long run's saved output in its section (and its RESULT lines in the summary), keeps the
+    other sections and runs no script."""
+    out = tmp_path / "RESULTS.md"
+    out.write_text(EARLIER)
+    log = _write(tmp_path / "ablation.log", "a table\nRESULT uas_from_audio: 13.7 points (target >= 10)\n")
+    proc = subprocess.run([sys.executable, str(BENCH / "run_all.py"), "--from-log", f"perception_ablation={log}",
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    text = out.read_text()
+    assert "| perception_ablation | uas_from_audio | 13.7 points | >= 10 | yes |" in text
+    assert "output of a run made apart, read from `ablation.log`" in text and "a table" in text
+    assert "## old_bench.py" in text and "== " not in proc.stdout  # nothing was run
+    bad = subprocess.run([sys.executable, str(BENCH / "run_all.py"), "--from-log", "no_such_bench=x.log",
+                          "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "expected NAME=LOG" in bad.stderr
