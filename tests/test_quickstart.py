@@ -34,7 +34,8 @@ def _check_speech_out(out: Path, report: str, heldout: list[str]) -> None:
     # Griffin-Lim inverts the true mel: far closer to it than a 2-step decoder's resynthesis
     assert systems["Griffin-Lim (true mel)"]["mcd_db"] < systems["resynthesis wav → codes → mel → wav"]["mcd_db"]
     section = _speech_out_section(report)
-    assert f"**{speech['clip']}**" in section and "| system | mel L1 | MCD dB | WER % (errors / words) | heard |" in section
+    assert f"**{speech['clip']}**" in section
+    assert "| system | mel L1 | MCD dB | WER % (errors / words) | heard |" in section
     if pocketsphinx_available():
         for name in ("original clip", "resynthesis wav → codes → mel → wav"):
             e = systems[name]
