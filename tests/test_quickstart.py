@@ -11,7 +11,8 @@ from uas_audio.quickstart import QuickstartSettings, run_quickstart
 from uas_audio.schema import UAS
 
 STEPS = ["synthesize", "validate", "composition", "annotate", "split", "qa", "speech_tokenizer", "train_uas",
-         "train_control", "evaluate", "demo", "cards", "train_vocoder", "speech_out"]
+         "train_control", "evaluate", "demo", "cards", "train_vocoder", "speech_out",
+         "speech_tts"]
 
 
 def _speech_out_section(report: str) -> str:
@@ -49,6 +50,12 @@ def _check_speech_out(out: Path, report: str, heldout: list[str]) -> None:
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
     assert f"![log-mel of the held-out clip {speech['clip']} and of its resynthesis](speech-out.png)" in section
     assert all(Path(w).stat().st_size > 1000 for w in speech["wavs"])
+    # TTS from the stage-3 model: the same clip's transcript spoken through the same decoder
+    tts = json.loads((out / ".steps" / "speech_tts.json").read_text())
+    assert tts["clip"] == speech["clip"] and tts["error"] is None and 0 < tts["codes"] <= tts["limit"]
+    assert Path(tts["wav"]).stat().st_size > 1000
+    assert "| TTS: the stage-3 model speaks the transcript | - | - |" in section
+    assert (tts["errors"] is not None) == pocketsphinx_available()
 
 
 def test_fast_quickstart_writes_report_and_resumes(tmp_path, capsys):
@@ -148,7 +155,7 @@ def test_parallel_quickstart_trains_the_vocoder_in_the_second_process(tmp_path, 
     monkeypatch.setattr(QuickstartSettings, "for_mode", classmethod(lambda cls, _fast, seed=0: fast))
     assert run_quickstart(out=tmp_path / "parallel", fast=True, seed=3) == 0
     printed = capfd.readouterr().out
-    assert "[train_vocoder, speech_out] ... (in the second process, after train_control)" in printed
+    assert "[train_vocoder, speech_out, speech_tts] ... (in the second process, after train_control)" in printed
     assert "[train_vocoder] finished in" in printed  # printed by the second process
     fast.parallel = False
     assert run_quickstart(out=tmp_path / "sequential", fast=True, seed=3) == 0

@@ -45,7 +45,8 @@ class QuickstartSettings:
     updates are ``audio_lr_factor`` times the language model's (``uas_audio.trainers.run_stages.AudioPathCallback``).
     ``parallel`` trains the UAS model and the control at the same time in two processes (one core each); the
     control's process then trains the vocoder (``vocoder_steps``) and scores the speech out while the first process
-    evaluates (see :func:`_train_models`).
+    evaluates (see :func:`_train_models`); ``tts_max_codes`` caps the stage-3 model's TTS there (default: twice the
+    held-out clip's codes).
     """
 
     num_clips: int = 320
@@ -66,6 +67,7 @@ class QuickstartSettings:
     vocoder_steps: int = 1200
     vocoder_batch_size: int = 8
     vocoder_segment_seconds: float = 0.64
+    tts_max_codes: int | None = None
     demo_clips: int = 3
     demo_max_chars: int = 48
     parallel: bool = True
@@ -77,7 +79,7 @@ class QuickstartSettings:
                        learning_rate=1e-3,
                        parallel=False,
                        speech_tokenizer_steps=2, vocoder_steps=2, vocoder_batch_size=2, vocoder_segment_seconds=0.16,
-                       demo_clips=1, demo_max_chars=8)
+                       tts_max_codes=25, demo_clips=1, demo_max_chars=8)
         return cls(seed=seed)
 
 
@@ -339,30 +341,36 @@ def _second_process(out: str, settings: dict, results: dict, steps: tuple[tuple[
     torch.set_num_threads(1)
     run = _Run(Path(out), QuickstartSettings(**settings))
     run.results.update(results)
+    for marker in sorted(run.state_dir.glob("*.json")):  # steps this process finished for an earlier task
+        run.results.setdefault(marker.stem, json.loads(marker.read_text()))
     for name, fn in steps:
         run.step(name, fn)
 
 
-def _train_models(run: _Run, pool) -> Any:
+def _train_models(run: _Run, pool) -> list:
     """The UAS model here and, with ``pool`` (one spawned worker), the ASR-only control at the same time in that
     second process: each training runs on one thread, so the two use both cores of a 2-core machine. When the
     control's training ends (before the UAS model's: its rows are shorter), the second process goes on with the
-    speech-out steps (:data:`SPEECH_OUT_STEPS`), beside this process's stage 4, evaluation, demo and cards, which
-    use one core; the returned future is theirs (None without ``pool``). Without ``pool`` (``parallel`` off, or a
-    resumed run with a finished training step) the trainings run here one after the other."""
+    speech-out steps (:data:`SPEECH_OUT_STEPS`; the last, TTS from the UAS model, queued once that model is
+    trained), beside this process's stage 4, evaluation, demo and cards, which use one core; the returned futures
+    are theirs (none without ``pool``). Without ``pool`` (``parallel`` off, or a resumed run with a finished
+    training step) the trainings run here one after the other."""
     import dataclasses
 
-    speech = None
+    speech = []
     if pool is not None:
         _initial_model(run)  # written once, before both trainings read it
         print("[train_control] ... (in a second process, beside train_uas; its progress is not shown)")
         args = (str(run.out), dataclasses.asdict(run.settings), {k: run.results[k] for k in _CONTROL_INPUTS})
         control = pool.submit(_second_process, *args, (("train_control", _train_control),))
-        speech = pool.submit(_second_process, *args, SPEECH_OUT_STEPS)  # starts when the control's training ends
+        # the worker runs its tasks in order: these start when the control's training ends
+        speech.append(pool.submit(_second_process, *args, SPEECH_OUT_STEPS[:-1]))
         run.step("train_uas", _train_uas)
+        speech.append(pool.submit(_second_process, args[0], args[1], {**args[2], "train_uas": run.results["train_uas"]},
+                                  SPEECH_OUT_STEPS[-1:]))
         control.result()
         run.results["train_control"] = json.loads((run.state_dir / "train_control.json").read_text())
-        print("[train_vocoder, speech_out] ... (in the second process, after train_control)")
+        print(f"[{', '.join(name for name, _ in SPEECH_OUT_STEPS)}] ... (in the second process, after train_control)")
     for name, fn in (("train_uas", _train_uas), ("train_control", _train_control)):
         if name not in run.results:
             run.step(name, fn)
@@ -503,12 +511,58 @@ def _speech_out(run: _Run) -> dict:
                       title=f"Speech out, n = 1 held-out clip ({row['id']}, {wav.numel() / 16_000:.1f} s, "
                             f"{words} words)")
     return {"clip": row["id"], "transcript": row["transcript"], "words": words, "seconds_of_audio":
-            round(wav.numel() / 16_000, 2), "asr": "pocketsphinx en-us" if asr else None, "systems": systems,
+            round(wav.numel() / 16_000, 2), "asr": "PocketSphinx en-us" if asr else None, "systems": systems,
             "image": "speech-out.png", "wavs": [str(out_dir / "original.wav"), str(out_dir / "resynthesis.wav")]}
 
 
+def _speech_tts(run: _Run) -> dict:
+    """TTS from the stage-3 model: it speaks the speech-out clip's transcript (greedy decoding, at most twice the
+    clip's number of codes, or ``tts_max_codes``) through the same decoder; scored by PocketSphinx's WER when
+    installed."""
+    import numpy as np
+    import soundfile as sf
+    import torch
+
+    from .evaluation.speech_quality import pocketsphinx_available, recognise
+    from .evaluation.tts import seed_tts_normalize
+    from .modeling.speech import UASFlowDecoder, UASSpeechHead, generate_speech, load_vocoder
+    from .modeling.speech.generation import SPEECH_EOS_TOKEN
+
+    s, clip = run.settings, run.results["speech_out"]
+    if clip["clip"] is None:
+        return {"clip": None}
+    model, processor = _load_model(run.results["train_uas"]["model"])
+    speech_dir = Path(run.results["speech_tokenizer"]["dir"]).parent
+    head = UASSpeechHead.from_parts(UASFlowDecoder.from_pretrained(speech_dir / "flow_decoder"),
+                                    load_vocoder(run.results["train_vocoder"]["dir"])).eval()
+    limit = 2 * round(clip["seconds_of_audio"] * 25)  # 25 codes per second
+    limit = limit if s.tts_max_codes is None else min(limit, s.tts_max_codes)
+    torch.manual_seed(s.seed)
+    try:
+        spoken = generate_speech(model, processor, clip["transcript"], head, max_new_tokens=limit, do_sample=False)
+    except ValueError as error:  # e.g. the speech span closed before any code
+        return {"clip": clip["clip"], "error": str(error), "codes": 0, "closed": True, "heard": None, "errors": None}
+    eos = processor.tokenizer.convert_tokens_to_ids(SPEECH_EOS_TOKEN)
+    path = run.out / "speech-out" / "tts.wav"
+    sf.write(path, spoken["waveform"].numpy(), spoken["sampling_rate"])
+    result = {"clip": clip["clip"], "error": None, "codes": int(spoken["codes"].numel()), "limit": limit,
+              "closed": bool((spoken["text_ids"] == eos).any()), "heard": None, "errors": None, "wav": str(path)}
+    if pocketsphinx_available():
+        import jiwer
+
+        reference = seed_tts_normalize(clip["transcript"], "en")
+        result["heard"] = seed_tts_normalize(recognise(spoken["waveform"].numpy(), np.random.default_rng(s.seed)), "en")
+        if result["heard"]:
+            measured = jiwer.process_words(reference, result["heard"])
+            result["errors"] = measured.substitutions + measured.deletions + measured.insertions
+        else:
+            result["errors"] = len(reference.split())
+    return result
+
+
 #: The speech-out steps, in order; with ``parallel`` they run in the control's process after its training.
-SPEECH_OUT_STEPS: tuple[tuple[str, Callable], ...] = (("train_vocoder", _train_vocoder), ("speech_out", _speech_out))
+SPEECH_OUT_STEPS: tuple[tuple[str, Callable], ...] = (("train_vocoder", _train_vocoder), ("speech_out", _speech_out),
+                                                      ("speech_tts", _speech_tts))
 
 
 # --- evaluation, demo, cards -----------------------------------------------------------------------------------
@@ -740,22 +794,32 @@ def _speech_out_lines(run: _Run) -> list[str]:
               "trained vocoder. Mel L1 (feature units) and mel-cepstral distortion (dB, c1-c24 of the log-mel; "
               "docs/speech-head.md) are against the clip's own log-mel."]
     if out["asr"]:
-        lines[-1] += (f" Word error rate of the original and of the resynthesis: {out['asr']} (PocketSphinx, the "
-                      f"annotation's ASR expert) against the clip's transcript, n = {out['words']} words of one clip: "
+        lines[-1] += (f" Word error rate of the original and of the resynthesis by {out['asr']} (the annotation's ASR "
+                      f"expert) against the clip's transcript, n = {out['words']} words of one clip: "
                       "an indication, not a measurement (benchmarks/speech_head.py measures the decoder on many "
                       "clips, Griffin-Lim's and the vocoder's WER too).")
     else:
         lines[-1] += (" Word error rate: not measured, PocketSphinx is not installed "
                       "(`pip install 'uas-audio[experts]'` adds it).")
-    rows = []
-    for e in out["systems"]:
+    def recognised(e: dict) -> tuple[str, str]:  # (WER cell, what PocketSphinx heard)
         wer = "-" if e["errors"] is None else f"{100 * e['errors'] / out['words']:.0f} ({e['errors']} / {out['words']})"
-        heard = "-" if e["heard"] is None else (f"\"{e['heard']}\"" if e["heard"] else "(nothing)")
-        rows.append((e["system"], "-" if e["mel_l1"] is None else f"{e['mel_l1']:.3f}",
-                     "-" if e["mcd_db"] is None else f"{e['mcd_db']:.1f}", wer, heard))
+        return wer, "-" if e["heard"] is None else (f"\"{e['heard']}\"" if e["heard"] else "(nothing)")
+
+    rows = [(e["system"], "-" if e["mel_l1"] is None else f"{e['mel_l1']:.3f}",
+             "-" if e["mcd_db"] is None else f"{e['mcd_db']:.1f}", *recognised(e)) for e in out["systems"]]
+    tts = run.results.get("speech_tts")
+    if tts and tts.get("clip"):
+        rows.append(("TTS: the stage-3 model speaks the transcript", "-", "-", *recognised(tts)))
+        lines[-1] += (" Last row: the stage-3 UAS model (TTS was 10 % of its stage-3 rows) given the clip's transcript "
+                      "as a TTS prompt, greedy decoding, its codes through the same flow decoder and vocoder; "
+                      + (f"it failed: {tts['error']}." if tts["error"] else
+                         f"it wrote {tts['codes']} codes and "
+                         + ("closed the speech span." if tts["closed"] else
+                            f"did not close the speech span within its limit of {tts['limit']} codes.")))
     lines += [""] + _table(("system", "mel L1", "MCD dB", "WER % (errors / words)", "heard"), rows)
     lines += ["", f"![log-mel of the held-out clip {out['clip']} and of its resynthesis]({out['image']})", "",
-              "Listen: [original](speech-out/original.wav), [resynthesis](speech-out/resynthesis.wav).", ""]
+              "Listen: [original](speech-out/original.wav), [resynthesis](speech-out/resynthesis.wav)"
+              + (", [TTS](speech-out/tts.wav)" if tts and tts.get("wav") else "") + ".", ""]
     return lines
 
 
@@ -891,8 +955,9 @@ def _run_steps(out: Path, settings: QuickstartSettings) -> int:
             run.step("train_grpo", _train_grpo)
         for name, fn in (("evaluate", _evaluate), ("demo", _demo), ("cards", _cards)):
             run.step(name, fn)
-        if speech is not None:
-            speech.result()
+        for future in speech:
+            future.result()
+        if speech:
             for name, _ in SPEECH_OUT_STEPS:  # results in the same order as a run of them here
                 run.results[name] = json.loads((run.state_dir / f"{name}.json").read_text())
     finally:
