@@ -163,3 +163,26 @@ def test_parallel_quickstart_trains_the_vocoder_in_the_second_process(tmp_path, 
     _check_speech_out(tmp_path / "parallel", parallel,
                       json.loads((tmp_path / "parallel" / ".steps" / "split.json").read_text())["heldout"])
     assert _speech_out_section(parallel) == _speech_out_section(sequential)
+
+
+def test_speech_out_section_says_wer_not_measured_without_pocketsphinx(tmp_path):
+    """Without the experts extra the section states that the WER was not measured, and shows no WER cell."""
+    from uas_audio.quickstart import _Run, _speech_out_lines
+
+    run = _Run(tmp_path, QuickstartSettings())
+    systems = [{"system": name, "mel_l1": None if name == "original clip" else 0.1,
+                "mcd_db": None if name == "original clip" else 9.0, "heard": None, "errors": None}
+               for name in ("original clip", "Griffin-Lim (true mel)", "trained vocoder (true mel)",
+                            "resynthesis wav → codes → mel → wav")]
+    run.results.update({
+        "train_vocoder": {"type": "istft", "steps": 1200, "mel_l1_first": 0.9, "mel_l1_last": 0.5},
+        "speech_out": {"clip": "synth-0-000002", "transcript": "Where did you hide a stack of books?", "words": 8,
+                       "seconds_of_audio": 4.26, "asr": None, "systems": systems, "image": "speech-out.png"},
+        "speech_tts": {"clip": "synth-0-000002", "error": None, "codes": 212, "limit": 212, "closed": False,
+                       "heard": None, "errors": None, "wav": "speech-out/tts.wav"}})
+    section = "\n".join(_speech_out_lines(run))
+    assert "Word error rate: not measured, PocketSphinx is not installed" in section
+    assert "| resynthesis wav → codes → mel → wav | 0.100 | 9.0 | - | - |" in section
+    assert "| TTS: the stage-3 model speaks the transcript | - | - | - | - |" in section
+    assert "did not close the speech span within its limit of 212 codes" in section
+    assert "[TTS](speech-out/tts.wav)" in section
