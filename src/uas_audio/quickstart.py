@@ -450,6 +450,14 @@ _ORIGINAL, _GRIFFIN_LIM, _VOCODER, _RESYNTHESIS = ("original clip", "Griffin-Lim
                                                    "trained vocoder (true mel)", "resynthesis wav → codes → mel → wav")
 
 
+def _speech_head(run: _Run):
+    """The trained decoder after the codes: the flow decoder trained with the speech tokenizer, then the vocoder."""
+    from .modeling.speech import UASFlowDecoder, UASSpeechHead, load_vocoder
+
+    flow = UASFlowDecoder.from_pretrained(Path(run.results["speech_tokenizer"]["dir"]).parent / "flow_decoder")
+    return UASSpeechHead.from_parts(flow, load_vocoder(run.results["train_vocoder"]["dir"])).eval()
+
+
 def _speech_out(run: _Run) -> dict:
     """Resynthesize the first held-out speech clip through the trained decoder (speech tokenizer → flow decoder →
     vocoder), score it against the clip (mel L1, mel-cepstral distortion, PocketSphinx's word error rate when
@@ -461,9 +469,9 @@ def _speech_out(run: _Run) -> dict:
 
     from .audio import load_audio
     from .evaluation.plots import plot_spectrograms
-    from .evaluation.speech_quality import griffin_lim, mel_scores, pocketsphinx_available, recognise
+    from .evaluation.speech_quality import griffin_lim, mel_scores, pocketsphinx_available, recognise, word_errors
     from .evaluation.tts import seed_tts_normalize
-    from .modeling.speech import UASFlowDecoder, UASSpeechHead, UASSpeechTokenizer, load_vocoder
+    from .modeling.speech import UASSpeechTokenizer
     from .modeling.speech.mel import speech_log_mel
 
     s = run.settings
@@ -472,10 +480,8 @@ def _speech_out(run: _Run) -> dict:
         return {"clip": None}
     row = held.cast_column("audio", Audio(decode=False))[0]
     wav = torch.from_numpy(load_audio(row["audio"], 16_000))
-    speech_dir = Path(run.results["speech_tokenizer"]["dir"]).parent
-    tokenizer = UASSpeechTokenizer.from_pretrained(speech_dir / "speech_tokenizer").eval()
-    head = UASSpeechHead.from_parts(UASFlowDecoder.from_pretrained(speech_dir / "flow_decoder"),
-                                    load_vocoder(run.results["train_vocoder"]["dir"])).eval()
+    tokenizer = UASSpeechTokenizer.from_pretrained(run.results["speech_tokenizer"]["dir"]).eval()
+    head = _speech_head(run)
     mel = speech_log_mel(wav[None])[0][0]  # (128, frames)
     with torch.no_grad():
         codes, _ = tokenizer.encode(wav)
@@ -494,14 +500,8 @@ def _speech_out(run: _Run) -> dict:
         if name != _ORIGINAL:
             entry["mel_l1"], entry["mcd_db"] = mel_scores(mel, out)
         if asr and name in (_ORIGINAL, _RESYNTHESIS):  # recognition costs about half the clip's length per system
-            import jiwer
-
             entry["heard"] = seed_tts_normalize(recognise(out.numpy(), rng), "en")
-            if entry["heard"]:
-                measured = jiwer.process_words(reference, entry["heard"])
-                entry["errors"] = measured.substitutions + measured.deletions + measured.insertions
-            else:
-                entry["errors"] = len(reference.split())  # nothing recognised: every word deleted
+            entry["errors"] = word_errors(reference, entry["heard"])
         systems.append(entry)
     resynth_mel = speech_log_mel(waves[_RESYNTHESIS][None])[0][0][:, : mel.shape[-1]]
     words = len(reference.split())
@@ -523,18 +523,16 @@ def _speech_tts(run: _Run) -> dict:
     import soundfile as sf
     import torch
 
-    from .evaluation.speech_quality import pocketsphinx_available, recognise
+    from .evaluation.speech_quality import pocketsphinx_available, recognise, word_errors
     from .evaluation.tts import seed_tts_normalize
-    from .modeling.speech import UASFlowDecoder, UASSpeechHead, generate_speech, load_vocoder
+    from .modeling.speech import generate_speech
     from .modeling.speech.generation import SPEECH_EOS_TOKEN
 
     s, clip = run.settings, run.results["speech_out"]
     if clip["clip"] is None:
         return {"clip": None}
     model, processor = _load_model(run.results["train_uas"]["model"])
-    speech_dir = Path(run.results["speech_tokenizer"]["dir"]).parent
-    head = UASSpeechHead.from_parts(UASFlowDecoder.from_pretrained(speech_dir / "flow_decoder"),
-                                    load_vocoder(run.results["train_vocoder"]["dir"])).eval()
+    head = _speech_head(run)
     limit = 2 * round(clip["seconds_of_audio"] * 25)  # 25 codes per second
     limit = limit if s.tts_max_codes is None else min(limit, s.tts_max_codes)
     torch.manual_seed(s.seed)
@@ -548,15 +546,8 @@ def _speech_tts(run: _Run) -> dict:
     result = {"clip": clip["clip"], "error": None, "codes": int(spoken["codes"].numel()), "limit": limit,
               "closed": bool((spoken["text_ids"] == eos).any()), "heard": None, "errors": None, "wav": str(path)}
     if pocketsphinx_available():
-        import jiwer
-
-        reference = seed_tts_normalize(clip["transcript"], "en")
         result["heard"] = seed_tts_normalize(recognise(spoken["waveform"].numpy(), np.random.default_rng(s.seed)), "en")
-        if result["heard"]:
-            measured = jiwer.process_words(reference, result["heard"])
-            result["errors"] = measured.substitutions + measured.deletions + measured.insertions
-        else:
-            result["errors"] = len(reference.split())
+        result["errors"] = word_errors(seed_tts_normalize(clip["transcript"], "en"), result["heard"])
     return result
 
 
@@ -801,6 +792,7 @@ def _speech_out_lines(run: _Run) -> list[str]:
     else:
         lines[-1] += (" Word error rate: not measured, PocketSphinx is not installed "
                       "(`pip install 'uas-audio[experts]'` adds it).")
+
     def recognised(e: dict) -> tuple[str, str]:  # (WER cell, what PocketSphinx heard)
         wer = "-" if e["errors"] is None else f"{100 * e['errors'] / out['words']:.0f} ({e['errors']} / {out['words']})"
         return wer, "-" if e["heard"] is None else (f"\"{e['heard']}\"" if e["heard"] else "(nothing)")
@@ -810,8 +802,10 @@ def _speech_out_lines(run: _Run) -> list[str]:
     tts = run.results.get("speech_tts")
     if tts and tts.get("clip"):
         rows.append(("TTS: the stage-3 model speaks the transcript", "-", "-", *recognised(tts)))
-        lines[-1] += (" Last row: the stage-3 UAS model (TTS was 10 % of its stage-3 rows) given the clip's transcript "
-                      "as a TTS prompt, greedy decoding, its codes through the same flow decoder and vocoder; "
+        ratio = s.stage3_mixture.get("tts", 0)
+        lines[-1] += (f" Last row: the stage-3 UAS model (TTS rows at sampling ratio {ratio:g} in stage 3) given the "
+                      "clip's transcript as a TTS prompt, greedy decoding, its codes through the same flow decoder "
+                      "and vocoder; "
                       + (f"it failed: {tts['error']}." if tts["error"] else
                          f"it wrote {tts['codes']} codes and "
                          + ("closed the speech span." if tts["closed"] else

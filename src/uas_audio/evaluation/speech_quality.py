@@ -77,3 +77,14 @@ def recognise(wav: torch.Tensor | np.ndarray, rng: np.random.Generator) -> str:
     noise = ASR_DITHER * rng.standard_normal(wav.size).astype(np.float32)
     text, _ = PocketsphinxASRExpert().transcribe(wav + noise, 16_000)
     return text
+
+
+def word_errors(reference: str, hypothesis: str) -> int:
+    """Substitutions + deletions + insertions of ``hypothesis`` against ``reference`` (both already normalised); an
+    empty hypothesis deletes every reference word."""
+    import jiwer
+
+    if not hypothesis.split():
+        return len(reference.split())
+    measured = jiwer.process_words(reference, hypothesis)
+    return measured.substitutions + measured.deletions + measured.insertions
