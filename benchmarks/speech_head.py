@@ -35,11 +35,10 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from uas_audio.annotate.experts.pocketsphinx_asr import PocketsphinxASRExpert
 from uas_audio.audio import load_audio
-from uas_audio.audio.mel import N_FFT, mel_filters
 from uas_audio.modeling.speech import UASSpeechHead, UASSpeechHeadConfig, speech_configs
 from uas_audio.modeling.speech.mel import speech_log_mel
+from uas_audio.evaluation.speech_quality import griffin_lim, mel_cepstral_distortion, mel_scores, recognise
 from uas_audio.evaluation.tts import seed_tts_normalize
 from uas_audio.modeling.speech.training import SpeechTrainingConfig, train_codec, train_vocoder
 
@@ -63,11 +62,6 @@ HELD_OUT_SENTENCES = [
 ]
 TRAIN_VOICES = ["en-us", "en-gb-x-rp", "en-gb-scotland", "en-029"]
 HELD_OUT_VOICES = ["en-us", "en-us-nyc"]  # one voice seen in training, one not
-GRIFFIN_LIM_ITERATIONS = 32
-NUM_CEPSTRA = 24
-#: PocketSphinx's front end fails on digital silence (espeak-ng pads with exact zeros: WER 84 % instead of 55 % on
-#: six en-us sentences), so every clip, of every system alike, gets Gaussian dither of this RMS (-60 dBFS) first.
-ASR_DITHER = 1e-3
 #: the iSTFT vocoder's training budget in the full run
 ISTFT_STEPS, ISTFT_BATCH, ISTFT_SEGMENT_S = 3000, 8, 0.64
 
@@ -120,53 +114,6 @@ def _espeak_clips(sentences: list[str], voices: list[str]) -> list[np.ndarray]:
                 pcm = engine.synthesize(text, EspeakVoice(voice))
                 clips.append(load_audio((pcm.astype(np.float32) / 32768.0, engine.sampling_rate), 16_000))
     return clips
-
-
-def _features_to_ln_power(mel: torch.Tensor) -> torch.Tensor:
-    return (mel * 4.0 - 4.0) * math.log(10.0)  # features are (log10(power) + 4) / 4
-
-
-def mel_cepstral_distortion(reference: torch.Tensor, other: torch.Tensor) -> float:
-    """Mean over frames of (10 / ln 10) · sqrt(2 · Σ_{k=1..24} (c_k − c'_k)²), cepstra by DCT-II of the natural-log
-    mel amplitude (half the ln power). A mel-filterbank approximation of the usual SPTK mel-cepstra: compare values
-    within this table, not with published MCDs."""
-    from scipy.fft import dct
-
-    c_ref = dct(0.5 * _features_to_ln_power(reference).numpy(), type=2, norm="ortho", axis=0)[1 : NUM_CEPSTRA + 1]
-    c_oth = dct(0.5 * _features_to_ln_power(other).numpy(), type=2, norm="ortho", axis=0)[1 : NUM_CEPSTRA + 1]
-    per_frame = (10.0 / math.log(10.0)) * np.sqrt(2.0 * ((c_ref - c_oth) ** 2).sum(axis=0))
-    return float(per_frame.mean())
-
-
-def griffin_lim(mel: torch.Tensor, iterations: int = GRIFFIN_LIM_ITERATIONS) -> torch.Tensor:
-    """Waveform (frames × 160,) from a log-mel (128, frames): pseudo-inverse of the mel filters, then Griffin-Lim."""
-    filters = mel_filters()  # (201, 128)
-    power = torch.linalg.pinv(filters.T) @ torch.exp(_features_to_ln_power(mel))
-    magnitude = power.clamp(min=0).sqrt()  # (201, frames)
-    magnitude = torch.cat([magnitude, magnitude[:, -1:]], dim=1)  # the centred STFT has one more frame
-    window = torch.hann_window(N_FFT)
-    length = mel.shape[-1] * 160
-    phase = torch.exp(2j * math.pi * torch.rand(magnitude.shape, generator=torch.Generator().manual_seed(0)))
-    for _ in range(iterations):
-        wav = torch.istft(magnitude * phase, N_FFT, 160, window=window, length=length)
-        spec = torch.stft(wav, N_FFT, 160, window=window, return_complex=True)
-        phase = torch.exp(1j * torch.angle(spec))
-    return torch.istft(magnitude * phase, N_FFT, 160, window=window, length=length)
-
-
-def _score(reference_mel: torch.Tensor, wav: torch.Tensor) -> tuple[float, float]:
-    frames = reference_mel.shape[-1]
-    mel = speech_log_mel(wav[None])[0][0][:, :frames]
-    return float((mel - reference_mel).abs().mean()), mel_cepstral_distortion(reference_mel, mel)
-
-
-def _recognise(wav: torch.Tensor | np.ndarray, rng: np.random.Generator) -> str:
-    """PocketSphinx's transcript of one clip, by a fresh decoder: one decoder carries adaptive state (noise and
-    cepstral-mean estimates) from utterance to utterance, which made the original clips' WER depend on what the
-    decoder had heard before them (56.6 % and 61.3 % in two runs on the same clips)."""
-    wav = np.asarray(wav, dtype=np.float32)
-    text, _ = PocketsphinxASRExpert().transcribe(wav + ASR_DITHER * rng.standard_normal(wav.size).astype(np.float32), 16_000)
-    return text
 
 
 def _arctic_clips() -> list[tuple[np.ndarray, str, str]]:
@@ -241,8 +188,8 @@ def evaluate(parts: dict, clips: list[tuple[np.ndarray, str]]) -> list[dict]:
             }
         for name, out in waves.items():
             if name != "original clip":
-                scores[name].append(_score(mel, out))
-            hypotheses[name].append(normalise(_recognise(out.numpy(), rng)))
+                scores[name].append(mel_scores(mel, out))
+            hypotheses[name].append(normalise(recognise(out.numpy(), rng)))
     references = [normalise(text) for _, text in clips]
     table = []
     for name in SYSTEMS:

@@ -2,12 +2,60 @@
 that picks up an interrupted training stage from its last checkpoint."""
 
 import json
+from pathlib import Path
 
-from uas_audio.quickstart import run_quickstart
+import pytest
+
+from uas_audio.evaluation.speech_quality import pocketsphinx_available
+from uas_audio.quickstart import QuickstartSettings, run_quickstart
 from uas_audio.schema import UAS
 
 STEPS = ["synthesize", "validate", "composition", "annotate", "split", "qa", "speech_tokenizer", "train_uas",
-         "train_control", "evaluate", "demo", "cards"]
+         "train_control", "evaluate", "demo", "cards", "train_vocoder", "speech_out",
+         "speech_tts"]
+
+
+def _speech_out_section(report: str) -> str:
+    start = report.index("## Speech out")
+    return report[start:report.index("\n## ", start + 1)]
+
+
+def _check_speech_out(out: Path, report: str, heldout: list[str]) -> None:
+    """The speech decoder's section: the vocoder trained, the first held-out speech clip resynthesized and scored
+    against Griffin-Lim, the WER of the original and the resynthesis, the spectrogram image and the two waveforms."""
+    vocoder = json.loads((out / ".steps" / "train_vocoder.json").read_text())
+    assert vocoder["steps"] == 2 and vocoder["type"] == "istft" and Path(vocoder["dir"], "config.json").is_file()
+    speech = json.loads((out / ".steps" / "speech_out.json").read_text())
+    assert speech["clip"] in heldout and speech["words"] == len(speech["transcript"].split()) > 0
+    systems = {e["system"]: e for e in speech["systems"]}
+    assert list(systems) == ["original clip", "Griffin-Lim (true mel)", "trained vocoder (true mel)",
+                             "resynthesis wav → codes → mel → wav"]
+    assert systems["original clip"]["mcd_db"] is None
+    assert all(e["mel_l1"] > 0 and e["mcd_db"] > 0 for name, e in systems.items() if name != "original clip")
+    # Griffin-Lim inverts the true mel: far closer to it than a 2-step decoder's resynthesis
+    assert systems["Griffin-Lim (true mel)"]["mcd_db"] < systems["resynthesis wav → codes → mel → wav"]["mcd_db"]
+    section = _speech_out_section(report)
+    assert f"**{speech['clip']}**" in section
+    assert "| system | mel L1 | MCD dB | WER % (errors / words) | heard |" in section
+    if pocketsphinx_available():
+        for name in ("original clip", "resynthesis wav → codes → mel → wav"):
+            e = systems[name]
+            assert e["errors"] >= 0 and e["heard"] is not None
+            assert f"| {100 * e['errors'] / speech['words']:.0f} ({e['errors']} / {speech['words']}) |" in section
+        assert systems["Griffin-Lim (true mel)"]["errors"] is None  # recognised: the original and the resynthesis
+    else:
+        assert all(e["errors"] is None for e in systems.values())
+        assert "not measured, PocketSphinx is not installed" in section
+    png = (out / speech["image"]).read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    assert f"![log-mel of the held-out clip {speech['clip']} and of its resynthesis](speech-out.png)" in section
+    assert all(Path(w).stat().st_size > 1000 for w in speech["wavs"])
+    # TTS from the stage-3 model: the same clip's transcript spoken through the same decoder
+    tts = json.loads((out / ".steps" / "speech_tts.json").read_text())
+    assert tts["clip"] == speech["clip"] and tts["error"] is None and 0 < tts["codes"] <= tts["limit"]
+    assert Path(tts["wav"]).stat().st_size > 1000
+    assert "| TTS: the stage-3 model speaks the transcript | - | - |" in section
+    assert (tts["errors"] is not None) == pocketsphinx_available()
 
 
 def test_fast_quickstart_writes_report_and_resumes(tmp_path, capsys):
@@ -68,6 +116,7 @@ def test_fast_quickstart_writes_report_and_resumes(tmp_path, capsys):
     assert "pipeline_tag: audio-text-to-text" in card and "No evaluation results were recorded" not in card
     assert "audio shuffled across clips" in card
     assert "uas_qa" in (out / "dataset-card.md").read_text()
+    _check_speech_out(out, report, split["heldout"])
 
     printed = capsys.readouterr().out
     assert printed.rstrip().splitlines()[-2].startswith("RESULT quickstart_perception_gain: ")
@@ -88,3 +137,52 @@ def test_fast_quickstart_writes_report_and_resumes(tmp_path, capsys):
     assert "[asr-only/stage3] resuming from checkpoint-4" in printed
     assert "[train_uas] done in an earlier run, skipped" in printed
     assert (out / "models" / "asr-only" / "stage3" / "done.json").is_file()
+
+    # the vocoder's step killed after its last checkpoint: it resumes there and the speech out comes out the same
+    (out / ".steps" / "train_vocoder.json").unlink()
+    (out / ".steps" / "speech_out.json").unlink()
+    assert run_quickstart(out=out, fast=True, seed=3) == 0
+    printed = capsys.readouterr().out
+    assert "[train_vocoder] ..." in printed and "[speech_out] ..." in printed
+    assert _speech_out_section((out / "report.md").read_text()) == _speech_out_section(report)
+
+
+@pytest.mark.slow
+def test_parallel_quickstart_trains_the_vocoder_in_the_second_process(tmp_path, capfd, monkeypatch):
+    """With ``parallel`` the control's process goes on with the speech-out steps after its training; what they
+    write is what a run of them one after the other writes."""
+    fast = QuickstartSettings(**{**QuickstartSettings.for_mode(True, seed=3).__dict__, "parallel": True})
+    monkeypatch.setattr(QuickstartSettings, "for_mode", classmethod(lambda cls, _fast, seed=0: fast))
+    assert run_quickstart(out=tmp_path / "parallel", fast=True, seed=3) == 0
+    printed = capfd.readouterr().out
+    assert "[train_vocoder, speech_out, speech_tts] ... (in the second process, after train_control)" in printed
+    assert "[train_vocoder] finished in" in printed  # printed by the second process
+    fast.parallel = False
+    assert run_quickstart(out=tmp_path / "sequential", fast=True, seed=3) == 0
+    parallel, sequential = ((tmp_path / name / "report.md").read_text() for name in ("parallel", "sequential"))
+    _check_speech_out(tmp_path / "parallel", parallel,
+                      json.loads((tmp_path / "parallel" / ".steps" / "split.json").read_text())["heldout"])
+    assert _speech_out_section(parallel) == _speech_out_section(sequential)
+
+
+def test_speech_out_section_says_wer_not_measured_without_pocketsphinx(tmp_path):
+    """Without the experts extra the section states that the WER was not measured, and shows no WER cell."""
+    from uas_audio.quickstart import _Run, _speech_out_lines
+
+    run = _Run(tmp_path, QuickstartSettings())
+    systems = [{"system": name, "mel_l1": None if name == "original clip" else 0.1,
+                "mcd_db": None if name == "original clip" else 9.0, "heard": None, "errors": None}
+               for name in ("original clip", "Griffin-Lim (true mel)", "trained vocoder (true mel)",
+                            "resynthesis wav → codes → mel → wav")]
+    run.results.update({
+        "train_vocoder": {"type": "istft", "steps": 1200, "mel_l1_first": 0.9, "mel_l1_last": 0.5},
+        "speech_out": {"clip": "synth-0-000002", "transcript": "Where did you hide a stack of books?", "words": 8,
+                       "seconds_of_audio": 4.26, "asr": None, "systems": systems, "image": "speech-out.png"},
+        "speech_tts": {"clip": "synth-0-000002", "error": None, "codes": 212, "limit": 212, "closed": False,
+                       "heard": None, "errors": None, "wav": "speech-out/tts.wav"}})
+    section = "\n".join(_speech_out_lines(run))
+    assert "Word error rate: not measured, PocketSphinx is not installed" in section
+    assert "| resynthesis wav → codes → mel → wav | 0.100 | 9.0 | - | - |" in section
+    assert "| TTS: the stage-3 model speaks the transcript | - | - | - | - |" in section
+    assert "did not close the speech span within its limit of 212 codes" in section
+    assert "[TTS](speech-out/tts.wav)" in section

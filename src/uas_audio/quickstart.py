@@ -7,7 +7,9 @@ clips (its codes are the TTS targets) → train the tiny model (stage 2, then st
 TTS, UAS JSON and UAS-QA, most UAS rows asking one field each; a short stage 4 in the full run) and an ASR-only
 control with the same initial weights and budget → score both on multiple-choice questions about the held-out
 clips, with their own and with shuffled audio → run ``pipeline("audio-to-uas")`` on held-out clips →
-model and dataset cards → ``report.md`` with the final table and a PNG plot.
+model and dataset cards; meanwhile, on the core the control's training leaves free, train the tiny vocoder and
+resynthesize one held-out clip (speech out) → ``report.md`` with the final table, a PNG plot and the speech-out
+section with its spectrogram image.
 
 The run is a list of steps; each writes its outputs under ``out/`` and a marker in ``out/.steps/`` when it
 has finished, so an interrupted run started again skips what is done and redoes only the step it was in.
@@ -41,7 +43,10 @@ class QuickstartSettings:
     The encoder stays frozen as the recipes keep it (``train_encoder`` trains it too). ``learning_rate`` replaces
     the recipes' peak rates, meant for billion-parameter models and thousands of steps, and the projector's
     updates are ``audio_lr_factor`` times the language model's (``uas_audio.trainers.run_stages.AudioPathCallback``).
-    ``parallel`` trains the UAS model and the control at the same time in two processes (one core each).
+    ``parallel`` trains the UAS model and the control at the same time in two processes (one core each); the
+    control's process then trains the vocoder (``vocoder_steps``) and scores the speech out while the first process
+    evaluates (see :func:`_train_models`); ``tts_max_codes`` caps the stage-3 model's TTS there (default: twice the
+    held-out clip's codes).
     """
 
     num_clips: int = 320
@@ -59,6 +64,10 @@ class QuickstartSettings:
     audio_lr_factor: float = 3.0
     speech_tokenizer_steps: int = 150
     speech_code_levels: tuple[int, ...] = (8, 5)
+    vocoder_steps: int = 1200
+    vocoder_batch_size: int = 8
+    vocoder_segment_seconds: float = 0.64
+    tts_max_codes: int | None = None
     demo_clips: int = 3
     demo_max_chars: int = 48
     parallel: bool = True
@@ -69,7 +78,8 @@ class QuickstartSettings:
             return cls(num_clips=24, seed=seed, batch_size=4, stage2_steps=2, stage3_steps=4, stage4_steps=0,
                        learning_rate=1e-3,
                        parallel=False,
-                       speech_tokenizer_steps=2, demo_clips=1, demo_max_chars=8)
+                       speech_tokenizer_steps=2, vocoder_steps=2, vocoder_batch_size=2, vocoder_segment_seconds=0.16,
+                       tts_max_codes=25, demo_clips=1, demo_max_chars=8)
         return cls(seed=seed)
 
 
@@ -322,8 +332,8 @@ _QUIET = False  # True in the second process of the parallel training: no progre
 _CONTROL_INPUTS = ("synthesize", "annotate", "split", "qa", "speech_tokenizer")
 
 
-def _control_process(out: str, settings: dict, results: dict) -> None:
-    """The ASR-only control's training step, in a process of its own (one torch thread)."""
+def _second_process(out: str, settings: dict, results: dict, steps: tuple[tuple[str, Callable], ...]) -> None:
+    """Steps run in a process of its own (one torch thread): the ASR-only control's training, then the speech out."""
     import torch
 
     global _QUIET
@@ -331,31 +341,40 @@ def _control_process(out: str, settings: dict, results: dict) -> None:
     torch.set_num_threads(1)
     run = _Run(Path(out), QuickstartSettings(**settings))
     run.results.update(results)
-    run.step("train_control", _train_control)
+    for marker in sorted(run.state_dir.glob("*.json")):  # steps this process finished for an earlier task
+        run.results.setdefault(marker.stem, json.loads(marker.read_text()))
+    for name, fn in steps:
+        run.step(name, fn)
 
 
-def _train_models(run: _Run) -> None:
-    """The UAS model here and, with ``parallel``, the ASR-only control at the same time in a second process: each
-    training runs on one thread, so the two use both cores of a 2-core machine. A resumed run, or one with a
-    finished step, trains what is left one after the other."""
+def _train_models(run: _Run, pool) -> list:
+    """The UAS model here and, with ``pool`` (one spawned worker), the ASR-only control at the same time in that
+    second process: each training runs on one thread, so the two use both cores of a 2-core machine. When the
+    control's training ends (before the UAS model's: its rows are shorter), the second process goes on with the
+    speech-out steps (:data:`SPEECH_OUT_STEPS`; the last, TTS from the UAS model, queued once that model is
+    trained), beside this process's stage 4, evaluation, demo and cards, which use one core; the returned futures
+    are theirs (none without ``pool``). Without ``pool`` (``parallel`` off, or a resumed run with a finished
+    training step) the trainings run here one after the other."""
     import dataclasses
 
-    marker = lambda name: (run.state_dir / f"{name}.json").exists()  # noqa: E731
-    if run.settings.parallel and not marker("train_uas") and not marker("train_control"):
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
+    speech = []
+    if pool is not None:
         _initial_model(run)  # written once, before both trainings read it
         print("[train_control] ... (in a second process, beside train_uas; its progress is not shown)")
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            control = pool.submit(_control_process, str(run.out), dataclasses.asdict(run.settings),
-                                  {k: run.results[k] for k in _CONTROL_INPUTS})
-            run.step("train_uas", _train_uas)
-            control.result()
+        args = (str(run.out), dataclasses.asdict(run.settings), {k: run.results[k] for k in _CONTROL_INPUTS})
+        control = pool.submit(_second_process, *args, (("train_control", _train_control),))
+        # the worker runs its tasks in order: these start when the control's training ends
+        speech.append(pool.submit(_second_process, *args, SPEECH_OUT_STEPS[:-1]))
+        run.step("train_uas", _train_uas)
+        speech.append(pool.submit(_second_process, args[0], args[1], {**args[2], "train_uas": run.results["train_uas"]},
+                                  SPEECH_OUT_STEPS[-1:]))
+        control.result()
         run.results["train_control"] = json.loads((run.state_dir / "train_control.json").read_text())
+        print(f"[{', '.join(name for name, _ in SPEECH_OUT_STEPS)}] ... (in the second process, after train_control)")
     for name, fn in (("train_uas", _train_uas), ("train_control", _train_control)):
         if name not in run.results:
             run.step(name, fn)
+    return speech
 
 
 def _train_control(run: _Run) -> dict:
@@ -400,6 +419,141 @@ def _train_grpo(run: _Run) -> dict:
     done = json.loads((stage_dir / "done.json").read_text())
     return {"model": str(stage_dir), "steps": s.stage4_steps, "learning_rate": s.stage4_learning_rate,
             "rewards": done["rewards"], "reward_std": done.get("reward_std", [])}
+
+
+# --- speech out: the speech decoder trained and heard ---------------------------------------------------------
+
+
+def _train_vocoder(run: _Run) -> dict:
+    """The tiny iSTFT vocoder (log-mel → waveform) on the training clips, the recipe of docs/speech-head.md (learning
+    rate 3e-3 with cosine decay, no discriminator). It needs only the training clips, so it waits for no model;
+    an interrupted run resumes from its last checkpoint."""
+    from .modeling.speech.training import SpeechTrainingConfig, train_speech
+
+    s = run.settings
+    out = run.out / "models" / "vocoder"
+    resume = (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir())
+    result = train_speech(SpeechTrainingConfig(
+        part="vocoder", data=str(run.out / "data" / "speech-train"), output_dir=str(out), max_steps=s.vocoder_steps,
+        batch_size=s.vocoder_batch_size, segment_seconds=s.vocoder_segment_seconds, cosine_decay=True,
+        warmup_steps=max(1, min(50, s.vocoder_steps // 5)), seed=s.seed, resume=resume,
+        log_every=max(1, s.vocoder_steps // 5), save_every=max(1, s.vocoder_steps // 4), save_total_limit=1))
+    mel_l1 = [h.get("mel_l1") for h in result["history"]]
+    k = max(1, len(mel_l1) // 10)  # training loss over the first and the last tenth of the steps
+    return {"dir": str(out / "vocoder"), "type": result["vocoder"].config.vocoder_type, "steps": result["step"],
+            "mel_l1_first": sum(mel_l1[:k]) / k, "mel_l1_last": sum(mel_l1[-k:]) / k}
+
+
+#: The systems of the speech-out table, in order: the clip itself, two vocoders of its true log-mel (Griffin-Lim
+#: needs no training: the peer), and the whole decoder from the clip's codes.
+_ORIGINAL, _GRIFFIN_LIM, _VOCODER, _RESYNTHESIS = ("original clip", "Griffin-Lim (true mel)",
+                                                   "trained vocoder (true mel)", "resynthesis wav → codes → mel → wav")
+
+
+def _speech_head(run: _Run):
+    """The trained decoder after the codes: the flow decoder trained with the speech tokenizer, then the vocoder."""
+    from .modeling.speech import UASFlowDecoder, UASSpeechHead, load_vocoder
+
+    flow = UASFlowDecoder.from_pretrained(Path(run.results["speech_tokenizer"]["dir"]).parent / "flow_decoder")
+    return UASSpeechHead.from_parts(flow, load_vocoder(run.results["train_vocoder"]["dir"])).eval()
+
+
+def _speech_out(run: _Run) -> dict:
+    """Resynthesize the first held-out speech clip through the trained decoder (speech tokenizer → flow decoder →
+    vocoder), score it against the clip (mel L1, mel-cepstral distortion, PocketSphinx's word error rate when
+    installed), save both waveforms and a spectrogram image of original vs resynthesis."""
+    import numpy as np
+    import soundfile as sf
+    import torch
+    from datasets import Audio
+
+    from .audio import load_audio
+    from .evaluation.plots import plot_spectrograms
+    from .evaluation.speech_quality import griffin_lim, mel_scores, pocketsphinx_available, recognise, word_errors
+    from .evaluation.tts import seed_tts_normalize
+    from .modeling.speech import UASSpeechTokenizer
+    from .modeling.speech.mel import speech_log_mel
+
+    s = run.settings
+    held = _heldout_truth(run).filter(lambda t: bool(t), input_columns="transcript")
+    if len(held) == 0:
+        return {"clip": None}
+    row = held.cast_column("audio", Audio(decode=False))[0]
+    wav = torch.from_numpy(load_audio(row["audio"], 16_000))
+    tokenizer = UASSpeechTokenizer.from_pretrained(run.results["speech_tokenizer"]["dir"]).eval()
+    head = _speech_head(run)
+    mel = speech_log_mel(wav[None])[0][0]  # (128, frames)
+    with torch.no_grad():
+        codes, _ = tokenizer.encode(wav)
+        waves = {_ORIGINAL: wav, _GRIFFIN_LIM: griffin_lim(mel), _VOCODER: head.vocoder(mel[None])[0],
+                 _RESYNTHESIS: head.codes_to_waveform(codes[0], generator=torch.Generator().manual_seed(s.seed))[0]}
+    out_dir = run.out / "speech-out"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, path in ((_ORIGINAL, "original.wav"), (_RESYNTHESIS, "resynthesis.wav")):
+        sf.write(out_dir / path, waves[name].numpy(), 16_000)
+    asr = pocketsphinx_available()
+    reference = seed_tts_normalize(row["transcript"], "en")
+    rng = np.random.default_rng(s.seed)
+    systems = []
+    for name, out in waves.items():
+        entry = {"system": name, "mel_l1": None, "mcd_db": None, "heard": None, "errors": None}
+        if name != _ORIGINAL:
+            entry["mel_l1"], entry["mcd_db"] = mel_scores(mel, out)
+        if asr and name in (_ORIGINAL, _RESYNTHESIS):  # recognition costs about half the clip's length per system
+            entry["heard"] = seed_tts_normalize(recognise(out.numpy(), rng), "en")
+            entry["errors"] = word_errors(reference, entry["heard"])
+        systems.append(entry)
+    resynth_mel = speech_log_mel(waves[_RESYNTHESIS][None])[0][0][:, : mel.shape[-1]]
+    words = len(reference.split())
+    plot_spectrograms({f"original (held-out clip {row['id']})": mel.numpy(),
+                       "resynthesis: speech tokenizer → flow decoder → vocoder": resynth_mel.numpy()},
+                      run.out / "speech-out.png",
+                      title=f"Speech out, n = 1 held-out clip ({row['id']}, {wav.numel() / 16_000:.1f} s, "
+                            f"{words} words)")
+    return {"clip": row["id"], "transcript": row["transcript"], "words": words, "seconds_of_audio":
+            round(wav.numel() / 16_000, 2), "asr": "PocketSphinx en-us" if asr else None, "systems": systems,
+            "image": "speech-out.png", "wavs": [str(out_dir / "original.wav"), str(out_dir / "resynthesis.wav")]}
+
+
+def _speech_tts(run: _Run) -> dict:
+    """TTS from the stage-3 model: it speaks the speech-out clip's transcript (greedy decoding, at most twice the
+    clip's number of codes, or ``tts_max_codes``) through the same decoder; scored by PocketSphinx's WER when
+    installed."""
+    import numpy as np
+    import soundfile as sf
+    import torch
+
+    from .evaluation.speech_quality import pocketsphinx_available, recognise, word_errors
+    from .evaluation.tts import seed_tts_normalize
+    from .modeling.speech import generate_speech
+    from .modeling.speech.generation import SPEECH_EOS_TOKEN
+
+    s, clip = run.settings, run.results["speech_out"]
+    if clip["clip"] is None:
+        return {"clip": None}
+    model, processor = _load_model(run.results["train_uas"]["model"])
+    head = _speech_head(run)
+    limit = 2 * round(clip["seconds_of_audio"] * 25)  # 25 codes per second
+    limit = limit if s.tts_max_codes is None else min(limit, s.tts_max_codes)
+    torch.manual_seed(s.seed)
+    try:
+        spoken = generate_speech(model, processor, clip["transcript"], head, max_new_tokens=limit, do_sample=False)
+    except ValueError as error:  # e.g. the speech span closed before any code
+        return {"clip": clip["clip"], "error": str(error), "codes": 0, "closed": True, "heard": None, "errors": None}
+    eos = processor.tokenizer.convert_tokens_to_ids(SPEECH_EOS_TOKEN)
+    path = run.out / "speech-out" / "tts.wav"
+    sf.write(path, spoken["waveform"].numpy(), spoken["sampling_rate"])
+    result = {"clip": clip["clip"], "error": None, "codes": int(spoken["codes"].numel()), "limit": limit,
+              "closed": bool((spoken["text_ids"] == eos).any()), "heard": None, "errors": None, "wav": str(path)}
+    if pocketsphinx_available():
+        result["heard"] = seed_tts_normalize(recognise(spoken["waveform"].numpy(), np.random.default_rng(s.seed)), "en")
+        result["errors"] = word_errors(seed_tts_normalize(clip["transcript"], "en"), result["heard"])
+    return result
+
+
+#: The speech-out steps, in order; with ``parallel`` they run in the control's process after its training.
+SPEECH_OUT_STEPS: tuple[tuple[str, Callable], ...] = (("train_vocoder", _train_vocoder), ("speech_out", _speech_out),
+                                                      ("speech_tts", _speech_tts))
 
 
 # --- evaluation, demo, cards -----------------------------------------------------------------------------------
@@ -613,6 +767,56 @@ def _stage2_drop(losses: list[float]) -> tuple[float, float, float] | None:
     return first, last, 100 * (first - last) / first
 
 
+def _speech_out_lines(run: _Run) -> list[str]:
+    """The report's speech-out section: the vocoder's training, the held-out clip through the decoder beside
+    Griffin-Lim and the vocoder on the clip's true mel, the word error rates, the spectrogram image."""
+    s, out, voc = run.settings, run.results["speech_out"], run.results["train_vocoder"]
+    lines = ["## Speech out: the speech decoder, trained and heard", ""]
+    if out["clip"] is None:
+        return lines + ["No held-out clip has speech: nothing was resynthesized.", ""]
+    lines += [f"The tiny {voc['type']} vocoder (log-mel → waveform) trained {voc['steps']} steps of "
+              f"{s.vocoder_batch_size} crops of {s.vocoder_segment_seconds:g} s from the training clips (its mel L1 "
+              f"loss {voc['mel_l1_first']:.3f} over the first tenth of the steps, {voc['mel_l1_last']:.3f} over the "
+              f"last). The first held-out speech clip, **{out['clip']}** ({out['seconds_of_audio']:.1f} s, "
+              f"\"{out['transcript']}\", {out['words']} words), went through the whole decoder: the speech "
+              "tokenizer's codes (the TTS targets), the flow decoder trained with the tokenizer "
+              f"({s.speech_tokenizer_steps} steps, the speech tokenizer step above), the vocoder. Beside it, two "
+              "vocoders of the clip's true log-mel: Griffin-Lim (32 iterations, no training: the peer) and the "
+              "trained vocoder. Mel L1 (feature units) and mel-cepstral distortion (dB, c1-c24 of the log-mel; "
+              "docs/speech-head.md) are against the clip's own log-mel."]
+    if out["asr"]:
+        lines[-1] += (f" Word error rate of the original and of the resynthesis by {out['asr']} (the annotation's ASR "
+                      f"expert) against the clip's transcript, n = {out['words']} words of one clip: "
+                      "an indication, not a measurement (benchmarks/speech_head.py measures the decoder on many "
+                      "clips, Griffin-Lim's and the vocoder's WER too).")
+    else:
+        lines[-1] += (" Word error rate: not measured, PocketSphinx is not installed "
+                      "(`pip install 'uas-audio[experts]'` adds it).")
+
+    def recognised(e: dict) -> tuple[str, str]:  # (WER cell, what PocketSphinx heard)
+        wer = "-" if e["errors"] is None else f"{100 * e['errors'] / out['words']:.0f} ({e['errors']} / {out['words']})"
+        return wer, "-" if e["heard"] is None else (f"\"{e['heard']}\"" if e["heard"] else "(nothing)")
+
+    rows = [(e["system"], "-" if e["mel_l1"] is None else f"{e['mel_l1']:.3f}",
+             "-" if e["mcd_db"] is None else f"{e['mcd_db']:.1f}", *recognised(e)) for e in out["systems"]]
+    tts = run.results.get("speech_tts")
+    if tts and tts.get("clip"):
+        rows.append(("TTS: the stage-3 model speaks the transcript", "-", "-", *recognised(tts)))
+        ratio = s.stage3_mixture.get("tts", 0)
+        lines[-1] += (f" Last row: the stage-3 UAS model (TTS rows at sampling ratio {ratio:g} in stage 3) given the "
+                      "clip's transcript as a TTS prompt, greedy decoding, its codes through the same flow decoder "
+                      "and vocoder; "
+                      + (f"it failed: {tts['error']}." if tts["error"] else
+                         f"it wrote {tts['codes']} codes and "
+                         + ("closed the speech span." if tts["closed"] else
+                            f"did not close the speech span within its limit of {tts['limit']} codes.")))
+    lines += [""] + _table(("system", "mel L1", "MCD dB", "WER % (errors / words)", "heard"), rows)
+    lines += ["", f"![log-mel of the held-out clip {out['clip']} and of its resynthesis]({out['image']})", "",
+              "Listen: [original](speech-out/original.wav), [resynthesis](speech-out/resynthesis.wav)"
+              + (", [TTS](speech-out/tts.wav)" if tts and tts.get("wav") else "") + ".", ""]
+    return lines
+
+
 def _write_report(run: _Run) -> Path:
     synth, valid, comp = run.results["synthesize"], run.results["validate"], run.results["composition"]
     s = run.settings
@@ -700,6 +904,8 @@ def _write_report(run: _Run) -> Path:
         lines += [*result_lines(run), ""]
     if "demo" in run.results:
         lines += ["## `pipeline(\"audio-to-uas\")` on held-out clips", ""] + _demo_lines(run)
+    if "speech_out" in run.results:
+        lines += _speech_out_lines(run)
     if "cards" in run.results:
         lines += ["## Cards", "", "[model card](model-card.md) · [dataset card](dataset-card.md)", ""]
     lines += ["## Timings", ""]
@@ -731,12 +937,31 @@ def _run_steps(out: Path, settings: QuickstartSettings) -> int:
                      ("annotate", _annotate), ("split", _split), ("qa", _qa),
                      ("speech_tokenizer", _speech_tokenizer)):
         run.step(name, fn)
-    _train_models(run)
-    if settings.stage4_steps > 0:
-        run.step("train_grpo", _train_grpo)
-    for name, fn in (("evaluate", _evaluate), ("demo", _demo), ("cards", _cards)):
-        run.step(name, fn)
-    plots = _plots(run)
+    pool = None
+    if settings.parallel and not any((run.state_dir / f"{n}.json").exists() for n in ("train_uas", "train_control")):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        speech = _train_models(run, pool)
+        if settings.stage4_steps > 0:
+            run.step("train_grpo", _train_grpo)
+        for name, fn in (("evaluate", _evaluate), ("demo", _demo), ("cards", _cards)):
+            run.step(name, fn)
+        for future in speech:
+            future.result()
+        if speech:
+            for name, _ in SPEECH_OUT_STEPS:  # results in the same order as a run of them here
+                run.results[name] = json.loads((run.state_dir / f"{name}.json").read_text())
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    for name, fn in SPEECH_OUT_STEPS:
+        if name not in run.results:
+            run.step(name, fn)
+    plots = _plots(run) + ([run.out / run.results["speech_out"]["image"]]
+                           if run.results["speech_out"].get("clip") else [])
     report = _write_report(run)
     valid = run.results["validate"]
     print()

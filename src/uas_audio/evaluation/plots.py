@@ -6,6 +6,7 @@
 - :func:`plot_listening`: held-out accuracy per model with its Wilson interval, beside the same model with the audio
   shuffled across clips, and the random-choice and majority-label lines.
 - :func:`plot_confusion`: a confusion matrix of a categorical UAS field.
+- :func:`plot_spectrograms`: log-mel spectrograms stacked on one time axis (a clip beside its resynthesis).
 """
 
 from __future__ import annotations
@@ -152,4 +153,28 @@ def plot_confusion(labels: Sequence[str], matrix: Sequence[Sequence[int]], out: 
     ax.set_ylabel("reference")
     ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.046)
+    return _save(fig, out)
+
+
+def plot_spectrograms(panels: Mapping[str, "np.ndarray"], out: str | Path, title: str, frame_rate: float = 100.0,
+                      value_label: str = "log-mel (feature units)") -> list[Path]:
+    """One log-mel spectrogram (n_mels, frames) per panel, stacked with a shared time axis and one colour scale,
+    each titled by its key."""
+    import numpy as np
+
+    if not panels:
+        raise ValueError("nothing to plot: no spectrograms")
+    arrays = {name: np.asarray(mel, dtype=np.float32) for name, mel in panels.items()}
+    low = min(float(a.min()) for a in arrays.values())
+    high = max(float(a.max()) for a in arrays.values())
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(arrays), 1, figsize=(8.0, 2.4 * len(arrays) + 0.6), sharex=True, squeeze=False)
+    for ax, (name, mel) in zip(axes[:, 0], arrays.items()):
+        image = ax.imshow(mel, origin="lower", aspect="auto", vmin=low, vmax=high, cmap="magma",
+                          extent=(0.0, mel.shape[1] / frame_rate, 0, mel.shape[0]))
+        ax.set_title(name, fontsize=9)
+        ax.set_ylabel("mel bin")
+        fig.colorbar(image, ax=ax, label=value_label)
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.suptitle(title, fontsize=10)
     return _save(fig, out)
