@@ -20,6 +20,11 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/pip install -q -e ".[dev,review,experts]"
 	touch $@
 
+# the quickstart's annotation and speech-out WER use the embedded model experts (PocketSphinx, Silero VAD)
+$(VENV)/.installed-experts: $(VENV)/.installed
+	$(BIN)/pip install -q -e ".[experts]"
+	touch $@
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
@@ -27,7 +32,7 @@ install-dev: $(VENV)/.installed-dev
 transformers-tests: install-dev
 	$(BIN)/python tests/transformers_common_tests.py
 
-quickstart: install
+quickstart: $(VENV)/.installed-experts
 	$(BIN)/uas-audio quickstart
 
 test: install-dev transformers-tests
