@@ -334,7 +334,7 @@ def plot(summary: dict, chance: dict, out: Path, title: str) -> Path:
     ax.set_xticks(range(len(names)), names, rotation=15)
     ax.set_ylabel("held-out MCQ accuracy (%)")
     ax.set_ylim(0, 100)
-    ax.set_title(title)
+    ax.set_title(title, fontsize=9)
     ax.legend(loc="upper right", fontsize=7)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -399,7 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(readout_table(summary))
     path = plot(summary, result["chance"], Path(args.plot),
-                f"Perception ablation, tiny model, {len(seeds)} seed(s), mean ± std")
+                f"Perception ablation, tiny model, {len(seeds)} seed(s), mean ± std; n per seed: "
+                f"{result['counts']['perception']} perception, {result['counts']['content']} content items")
     print(f"\nplot: {path}")
 
     peer = summary[PEER]
