@@ -241,7 +241,7 @@ def main() -> None:
         print(f"{row['preset']:<14}{row['vocoder']:>9}{row['params_m']:>8.1f}M{row['audio_s']:>7.1f}s{row['flow_rtf']:>11.2f}x"
               f"{row['rtf']:>14.2f}x{row['wall_rtf']:>12.2f}x")
 
-    codec_steps = args.codec_steps or (10 if args.quick else 600)
+    codec_steps = args.codec_steps or (10 if args.quick else 5000)
     vocoder_steps = args.vocoder_steps or (2 if args.quick else ISTFT_STEPS)
     hifigan_steps = args.hifigan_steps or (1 if args.quick else 60)
     held_out_sentences = HELD_OUT_SENTENCES[:1] if args.quick else HELD_OUT_SENTENCES
