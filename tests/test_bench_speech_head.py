@@ -42,3 +42,22 @@ def test_speech_head_benchmark_quick_prints_tables_and_the_rtf_result():
         assert float(wer) == pytest.approx(100 * int(errors) / int(words), abs=0.06)  # WER = errors / reference words
     assert re.search(r"^RESULT vocoder_mcd_vs_griffin_lim: -?[\d.]+ dB \(target < 0\)$", out, flags=re.MULTILINE)
     assert re.search(r"^RESULT resynthesis_wer_gap: -?[\d.]+ points \(target <= 10\)$", out, flags=re.MULTILINE)
+    assert re.search(r"^RESULT speech_training_wall: [\d.]+ minutes \(target <= 10\)$", out, flags=re.MULTILINE)
+
+
+def test_codec_beside_the_vocoders_gives_the_same_weights(tmp_path, monkeypatch):
+    """--jobs 2 trains the codec in a second process while the vocoders train here: same weights as one after the
+    other (each part seeds itself), loaded back from the codec's saved folders."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # the spawned process imports speech_head too
+    from speech_head import _train
+    import torch
+
+    runs = {}
+    for jobs in (1, 2):
+        (tmp_path / str(jobs)).mkdir()
+        parts, timings = _train(True, 3, 2, 1, tmp_path / str(jobs), jobs=jobs)
+        assert timings["jobs"] == jobs and timings["train_wall_s"] > 0
+        runs[jobs] = {"tokenizer": parts["tokenizer"].state_dict(), "head": parts["head"].state_dict()}
+    for part in ("tokenizer", "head"):
+        one, two = runs[1][part], runs[2][part]
+        assert one.keys() == two.keys() and all(torch.equal(one[k], two[k]) for k in one)
