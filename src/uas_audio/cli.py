@@ -178,8 +178,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("src", help="a saved transformers audio LLM folder (config.json, safetensors, tokenizer)")
     p.add_argument("out", help="folder for the converted model and its processor (safetensors)")
     p.add_argument("--key-map", default=None,
-                   help="JSON list of [regex, replacement|null] pairs renaming SRC's safetensors tensors to UAS-Audio's "
-                   "(any layout, e.g. a released checkpoint whose code is not in transformers); needs --config")
+                   help="JSON list of [regex, replacement|null] pairs renaming SRC's safetensors tensors to "
+                   "UAS-Audio's (any layout, e.g. a released checkpoint whose code is not in transformers); "
+                   "needs --config")
     p.add_argument("--config", default=None, help="with --key-map: the UAS-Audio config.json the tensors load into")
     p.add_argument("--processor", default=None, help="with --key-map: a saved UASAudioProcessor folder to save beside")
     p.set_defaults(func=_convert)

@@ -194,10 +194,11 @@ def read_key_map(path: str | os.PathLike) -> list[tuple[str, str | None]]:
 
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     pairs = list(data.items()) if isinstance(data, dict) else data
-    if not isinstance(pairs, list) or not all(
-        isinstance(p, (list, tuple)) and len(p) == 2 and isinstance(p[0], str) and (p[1] is None or isinstance(p[1], str))
-        for p in pairs
-    ):
+    def is_pair(p) -> bool:
+        return (isinstance(p, (list, tuple)) and len(p) == 2 and isinstance(p[0], str)
+                and (p[1] is None or isinstance(p[1], str)))
+
+    if not isinstance(pairs, list) or not all(is_pair(p) for p in pairs):
         raise ValueError(f"{path}: a key map is a list of [pattern, replacement-or-null] pairs or an object of them")
     return [(p[0], p[1]) for p in pairs]
 
@@ -290,7 +291,8 @@ def convert_with_key_map(
         raise ValueError("key map: the checkpoint does not load as UAS-Audio: " + "; ".join(problems[:10])
                          + (f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""))
     out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in renamed.items()}, str(out / "model.safetensors"), metadata={"format": "pt"})
+    save_file({k: v.contiguous() for k, v in renamed.items()}, str(out / "model.safetensors"),
+              metadata={"format": "pt"})
     config.save_pretrained(out)
     if processor is not None:
         processor.save_pretrained(out)
