@@ -458,6 +458,16 @@ def _speech_head(run: _Run):
     return UASSpeechHead.from_parts(flow, load_vocoder(run.results["train_vocoder"]["dir"])).eval()
 
 
+def _hear(wav, reference: str, rng) -> tuple[str, int]:
+    """What PocketSphinx hears in the 16 kHz ``wav`` (normalised as references are) and its word errors against
+    ``reference`` (already normalised); ``rng`` draws the recogniser's dither."""
+    from .evaluation.speech_quality import recognise, word_errors
+    from .evaluation.tts import seed_tts_normalize
+
+    heard = seed_tts_normalize(recognise(wav, rng), "en")
+    return heard, word_errors(reference, heard)
+
+
 def _speech_out(run: _Run) -> dict:
     """Resynthesize the first held-out speech clip through the trained decoder (speech tokenizer → flow decoder →
     vocoder), score it against the clip (mel L1, mel-cepstral distortion, PocketSphinx's word error rate when
@@ -469,7 +479,7 @@ def _speech_out(run: _Run) -> dict:
 
     from .audio import load_audio
     from .evaluation.plots import plot_spectrograms
-    from .evaluation.speech_quality import griffin_lim, mel_scores, pocketsphinx_available, recognise, word_errors
+    from .evaluation.speech_quality import griffin_lim, mel_scores, pocketsphinx_available
     from .evaluation.tts import seed_tts_normalize
     from .modeling.speech import UASSpeechTokenizer
     from .modeling.speech.mel import speech_log_mel
@@ -500,8 +510,7 @@ def _speech_out(run: _Run) -> dict:
         if name != _ORIGINAL:
             entry["mel_l1"], entry["mcd_db"] = mel_scores(mel, out)
         if asr and name in (_ORIGINAL, _RESYNTHESIS):  # recognition costs about half the clip's length per system
-            entry["heard"] = seed_tts_normalize(recognise(out.numpy(), rng), "en")
-            entry["errors"] = word_errors(reference, entry["heard"])
+            entry["heard"], entry["errors"] = _hear(out.numpy(), reference, rng)
         systems.append(entry)
     resynth_mel = speech_log_mel(waves[_RESYNTHESIS][None])[0][0][:, : mel.shape[-1]]
     words = len(reference.split())
@@ -523,7 +532,7 @@ def _speech_tts(run: _Run) -> dict:
     import soundfile as sf
     import torch
 
-    from .evaluation.speech_quality import pocketsphinx_available, recognise, word_errors
+    from .evaluation.speech_quality import pocketsphinx_available
     from .evaluation.tts import seed_tts_normalize
     from .modeling.speech import generate_speech
     from .modeling.speech.generation import SPEECH_EOS_TOKEN
@@ -546,8 +555,8 @@ def _speech_tts(run: _Run) -> dict:
     result = {"clip": clip["clip"], "error": None, "codes": int(spoken["codes"].numel()), "limit": limit,
               "closed": bool((spoken["text_ids"] == eos).any()), "heard": None, "errors": None, "wav": str(path)}
     if pocketsphinx_available():
-        result["heard"] = seed_tts_normalize(recognise(spoken["waveform"].numpy(), np.random.default_rng(s.seed)), "en")
-        result["errors"] = word_errors(seed_tts_normalize(clip["transcript"], "en"), result["heard"])
+        reference = seed_tts_normalize(clip["transcript"], "en")
+        result["heard"], result["errors"] = _hear(spoken["waveform"].numpy(), reference, np.random.default_rng(s.seed))
     return result
 
 
