@@ -17,7 +17,15 @@ WER = (substitutions + deletions + insertions) / reference words, with the origi
 line. Peers measured in the same run: Griffin-Lim (32 iterations) from the ground-truth mel, and each trained
 vocoder on the ground-truth mel (copy synthesis).
 
-    python benchmarks/speech_head.py [--quick]
+TTS from the quickstart's trained model (``--quickstart DIR``; by default the repository's ``quickstart-report/``
+when ``make quickstart`` has written it, never in ``--quick`` unless given): its stage-3 UAS model is given each
+held-out sentence as a TTS prompt (greedy, at most twice the clip's number of codes) and its codes go through the
+quickstart's own decoder (its speech tokenizer's flow decoder, its vocoder); the same decoder's resynthesis of each
+clip is the row above it. Both rows stand in the same tables, against the same references and the original clips'
+WER, with how many speech spans the model closed itself.
+
+    make quickstart                                  # optional: the trained model for the TTS rows
+    python benchmarks/speech_head.py [--quick] [--quickstart DIR]
 """
 
 from __future__ import annotations
@@ -252,6 +260,35 @@ def _print_table(title: str, table: list[dict]) -> None:
         print(f"{row['system']:<38}{l1:>8}{mcd:>8}{wer:>8}{counts:>16}")
 
 
+#: Where ``make quickstart`` writes its run (the repository root's ``quickstart-report/``).
+DEFAULT_QUICKSTART = Path(__file__).resolve().parents[1] / "quickstart-report"
+
+
+#: The quickstart run's rows in the held-out tables: its decoder's resynthesis and its stage-3 model's TTS.
+QUICKSTART_SYSTEMS = {"resynthesis wav → codes → mel → wav": "quickstart decoder: resynthesis",
+                      "TTS: the stage-3 model speaks the transcript": "quickstart model: TTS of the text"}
+
+
+def quickstart_rows(run_dir: Path, clips: list[tuple[np.ndarray, str]], name: str) -> tuple[list[dict], str]:
+    """The quickstart run's stage-3 model speaks each clip's text, and its own decoder (speech tokenizer → flow →
+    vocoder) resynthesizes the clip (``uas_audio.quickstart.speak_heldout``): table rows (WER only: the TTS is not
+    time-aligned with the clip) and a line on the TTS spans."""
+    from uas_audio.quickstart import speak_heldout
+
+    start = time.perf_counter()
+    result = speak_heldout(run_dir, clips=[{"id": f"{name}-{i}", "wav": wav, "transcript": text}
+                                           for i, (wav, text) in enumerate(clips)])
+    rows = [{"system": label, "mel_l1": None, "mcd_db": None, "wer": result["systems"][system]["wer"],
+             "errors": result["systems"][system]["errors"], "words": result["words"]}
+            for system, label in QUICKSTART_SYSTEMS.items()]
+    tts = result["tts"]
+    note = (f"quickstart run {run_dir} (model {Path(result['model']).name}, its own speech tokenizer, flow decoder "
+            f"and vocoder; {time.perf_counter() - start:.0f} s): the model closed {tts['closed']} of "
+            f"{result['clips']} speech spans (the rest stopped at twice the clip's codes), {tts['codes']} codes "
+            f"written of at most {tts['limit']}")
+    return rows, note
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="seconds: short audio, a few training steps")
@@ -260,6 +297,10 @@ def main() -> None:
     parser.add_argument("--hifigan-steps", type=int, default=None, help="HiFi-GAN vocoder steps (the peer)")
     parser.add_argument("--jobs", type=int, choices=(1, 2), default=None,
                         help="2: the codec trains in a second process beside the vocoders (default; 1 with --quick)")
+    parser.add_argument("--quickstart", default=None, metavar="DIR",
+                        help="a finished quickstart run whose stage-3 model speaks the held-out sentences "
+                        f"(default: {DEFAULT_QUICKSTART.name}/ in the repository when it holds one; not with --quick "
+                        "unless given)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(1)
@@ -285,6 +326,11 @@ def main() -> None:
         parts, budget = _train(args.quick, codec_steps, vocoder_steps, hifigan_steps, Path(tmp),
                                jobs=args.jobs or (1 if args.quick else 2))
     espeak_table = evaluate(parts, held_out)
+    quickstart = Path(args.quickstart) if args.quickstart else None if args.quick else DEFAULT_QUICKSTART
+    has_quickstart = quickstart is not None and (quickstart / ".steps").is_dir()
+    if has_quickstart:
+        rows, espeak_note = quickstart_rows(quickstart, held_out, "espeak")
+        espeak_table += rows
     print(f"\nTraining on {budget['train_clips']} espeak-ng clips: tiny codec {codec_steps} steps "
           f"({budget['codec_train_s']:.0f} s), iSTFT vocoder {vocoder_steps} steps ({budget['vocoder_train_s']:.0f} s), "
           f"HiFi-GAN vocoder {hifigan_steps} steps ({budget['hifigan_train_s']:.0f} s); wall clock, one thread each; "
@@ -292,9 +338,21 @@ def main() -> None:
           f"{'beside' if budget['jobs'] > 1 else 'before'} the vocoders)")
     _print_table(f"\nHeld-out espeak-ng speech: {len(held_out_sentences)} sentence(s) not trained on × voices "
                  f"{', '.join(held_out_voices)} = {len(held_out)} clips; WER by PocketSphinx en-us", espeak_table)
+    if has_quickstart:
+        print(f"The last two rows: the {espeak_note}")
+    else:
+        print("\nTTS from the quickstart model: not measured ("
+              + ("--quick" if quickstart is None else f"no quickstart run in {quickstart}: make quickstart") + ")")
     if arctic:
+        arctic_clips = [(a, t) for a, t, _ in arctic]
+        arctic_table = evaluate(parts, arctic_clips)
+        if has_quickstart:
+            rows, arctic_note = quickstart_rows(quickstart, arctic_clips, "arctic")
+            arctic_table += rows
         _print_table(f"\nReal speech, CMU ARCTIC ({', '.join(i for _, _, i in arctic)}; real-audio set): "
-                     f"{len(arctic)} clips, models trained on espeak-ng only", evaluate(parts, [(a, t) for a, t, _ in arctic]))
+                     f"{len(arctic)} clips, models trained on espeak-ng only", arctic_table)
+        if has_quickstart:
+            print(f"The last two rows: the {arctic_note}")
     else:
         print("\nReal speech (CMU ARCTIC): not measured" + (" in --quick" if args.quick else
               " (real-audio set not cached: python benchmarks/datasets/real_audio_devset.py)"))

@@ -4,6 +4,7 @@ that picks up an interrupted training stage from its last checkpoint."""
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from uas_audio.evaluation.speech_quality import pocketsphinx_available
@@ -56,6 +57,52 @@ def _check_speech_out(out: Path, report: str, heldout: list[str]) -> None:
     assert Path(tts["wav"]).stat().st_size > 1000
     assert "| TTS: the stage-3 model speaks the transcript | - | - |" in section
     assert (tts["errors"] is not None) == pocketsphinx_available()
+
+
+def _check_speak_heldout(out: Path, heldout: list[str]) -> None:
+    """The speech-head benchmark's quickstart rows: held-out speech clips, each heard as itself, resynthesized and
+    spoken by the stage-3 model; corpus WER = errors / words for every system."""
+    from uas_audio.quickstart import HELDOUT_SPEECH_SYSTEMS, speak_heldout
+
+    if not pocketsphinx_available():
+        with pytest.raises(RuntimeError, match="PocketSphinx"):
+            speak_heldout(out, max_clips=2)
+        return
+    result = speak_heldout(out, max_clips=2, max_codes=25)
+    assert 1 <= result["clips"] == len(result["per_clip"]) <= 2
+    assert all(c["id"] in heldout for c in result["per_clip"])
+    assert result["words"] == sum(c["words"] for c in result["per_clip"]) > 0
+    assert list(result["systems"]) == list(HELDOUT_SPEECH_SYSTEMS)
+    for name, row in result["systems"].items():
+        assert row["errors"] == sum(c[name]["errors"] for c in result["per_clip"]) >= 0
+        assert row["wer"] == pytest.approx(100 * row["errors"] / result["words"])
+    tts = result["tts"]
+    assert all(0 <= c["codes"] <= c["limit"] <= 25 for c in result["per_clip"])
+    assert tts["codes"] == sum(c["codes"] for c in result["per_clip"]) and tts["limit"] <= 25 * result["clips"]
+    assert tts["closed"] == sum(c["closed"] for c in result["per_clip"])
+    # any clips instead of the run's held-out ones (the speech-head benchmark's sentences)
+    wav = np.random.default_rng(0).normal(0, 0.05, 16_000).astype(np.float32)
+    mine = speak_heldout(out, clips=[{"id": "mine", "wav": wav, "transcript": "Hello there."}], max_codes=10)
+    assert [c["id"] for c in mine["per_clip"]] == ["mine"] and mine["words"] == 2
+    assert 0 <= mine["tts"]["codes"] <= mine["tts"]["limit"] <= 10
+
+
+def test_open_run_reroots_the_paths_the_run_recorded(tmp_path, monkeypatch):
+    """Markers record paths relative to where the run was started; an opened run finds them under its folder."""
+    from uas_audio.quickstart import open_run
+
+    with pytest.raises(FileNotFoundError, match="no quickstart run"):
+        open_run(tmp_path / "nothing")
+    steps = tmp_path / "moved" / ".steps"
+    steps.mkdir(parents=True)
+    (steps / "synthesize.json").write_text(json.dumps({"dataset": "quickstart-report/data/synth/dataset"}))
+    (steps / "train_uas.json").write_text(json.dumps({"model": "quickstart-report/models/uas-audio/stage3",
+                                                      "mixture": {"stage3": {"asr": 0.2}}, "note": "quickstart-reports"}))
+    run = open_run(tmp_path / "moved")
+    assert run.results["synthesize"]["dataset"] == str(tmp_path / "moved" / "data" / "synth" / "dataset")
+    assert run.results["train_uas"]["model"] == str(tmp_path / "moved" / "models" / "uas-audio" / "stage3")
+    assert run.results["train_uas"]["mixture"] == {"stage3": {"asr": 0.2}}
+    assert run.results["train_uas"]["note"] == "quickstart-reports"  # a longer name is not the recorded folder
 
 
 def test_fast_quickstart_writes_report_and_resumes(tmp_path, capsys):
@@ -117,6 +164,7 @@ def test_fast_quickstart_writes_report_and_resumes(tmp_path, capsys):
     assert "audio shuffled across clips" in card
     assert "uas_qa" in (out / "dataset-card.md").read_text()
     _check_speech_out(out, report, split["heldout"])
+    _check_speak_heldout(out, split["heldout"])
 
     printed = capsys.readouterr().out
     assert printed.rstrip().splitlines()[-2].startswith("RESULT quickstart_perception_gain: ")

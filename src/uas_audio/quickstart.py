@@ -560,6 +560,117 @@ def _speech_tts(run: _Run) -> dict:
     return result
 
 
+def open_run(out: str | Path) -> _Run:
+    """A finished (or partly finished) quickstart run in ``out``, its step results read back from ``out/.steps``.
+
+    The markers record paths as the run saw them (relative to the folder it ran in, e.g.
+    ``quickstart-report/models/...``); they are re-rooted at ``out`` so the run can be opened from anywhere."""
+    out = Path(out)
+    markers = sorted((out / ".steps").glob("*.json")) if (out / ".steps").is_dir() else []
+    if not markers:
+        raise FileNotFoundError(f"{out} holds no quickstart run (no step results in {out / '.steps'}); "
+                                f"run `uas-audio quickstart --out {out}` first")
+    results = {m.stem: json.loads(m.read_text()) for m in markers}
+    if "synthesize" not in results:
+        raise FileNotFoundError(f"{out}: the quickstart run has not synthesized its corpus yet")
+    recorded = str(Path(results["synthesize"]["dataset"]).parents[2])  # <out as recorded>/data/synth/dataset
+
+    def reroot(value):
+        if isinstance(value, dict):
+            return {k: reroot(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [reroot(v) for v in value]
+        if isinstance(value, str) and (value == recorded or value.startswith(recorded + "/")):
+            return str(out / Path(value).relative_to(recorded))
+        return value
+
+    run = _Run(out, QuickstartSettings())
+    run.results.update(reroot(results))
+    return run
+
+
+#: The systems of :func:`speak_heldout`, in order.
+HELDOUT_SPEECH_SYSTEMS = (_ORIGINAL, _RESYNTHESIS, "TTS: the stage-3 model speaks the transcript")
+
+
+def speak_heldout(out: str | Path, max_clips: int = 24, seed: int = 0, max_codes: int | None = None,
+                  clips: list[dict] | None = None, progress: bool = False) -> dict:
+    """Intelligibility of a quickstart run's speech out, by PocketSphinx (the annotation's ASR expert), over up to
+    ``max_clips`` held-out speech clips of the run (or over ``clips``: dicts with ``id``, ``wav``, a 16 kHz mono
+    waveform, and ``transcript``): each clip itself, its resynthesis through the run's decoder (speech tokenizer →
+    flow decoder → vocoder) and the stage-3 UAS model's TTS of its transcript (greedy, at most twice the clip's
+    number of codes, or ``max_codes``) through the same decoder. The run in ``out`` must have finished its speech
+    tokenizer, its UAS model and its vocoder (``train_vocoder``).
+
+    Returns ``{"clips", "words", "systems": {system: {"errors", "wer"}}, "tts": {"closed", "codes", "limit",
+    "failed"}, "per_clip": [...]}``: corpus WER = word errors / reference words over all clips."""
+    import numpy as np
+    import torch
+    from datasets import Audio
+
+    from .audio import load_audio
+    from .evaluation.speech_quality import pocketsphinx_available
+    from .evaluation.tts import seed_tts_normalize
+    from .modeling.speech import UASSpeechTokenizer, generate_speech
+    from .modeling.speech.generation import SPEECH_EOS_TOKEN
+
+    if not pocketsphinx_available():
+        raise RuntimeError("speak_heldout needs PocketSphinx: pip install 'uas-audio[experts]'")
+    run = open_run(out)
+    missing = [s for s in ("split", "speech_tokenizer", "train_uas", "train_vocoder") if s not in run.results]
+    if missing:
+        raise FileNotFoundError(f"{out}: the quickstart run has not finished {', '.join(missing)}")
+    if clips is None:
+        held = _heldout_truth(run).filter(lambda t: bool(t), input_columns="transcript")
+        held = held.cast_column("audio", Audio(decode=False)).select(range(min(max_clips, len(held))))
+        clips = ({"id": row["id"], "wav": load_audio(row["audio"], 16_000), "transcript": row["transcript"]}
+                 for row in held)
+    tokenizer = UASSpeechTokenizer.from_pretrained(run.results["speech_tokenizer"]["dir"]).eval()
+    head = _speech_head(run)
+    model, processor = _load_model(run.results["train_uas"]["model"])
+    eos = processor.tokenizer.convert_tokens_to_ids(SPEECH_EOS_TOKEN)
+    rng = np.random.default_rng(seed)
+    errors = dict.fromkeys(HELDOUT_SPEECH_SYSTEMS, 0)
+    tts = {"closed": 0, "codes": 0, "limit": 0, "failed": 0}
+    per_clip, words = [], 0
+    for clip in clips:
+        wav = torch.as_tensor(np.asarray(clip["wav"], dtype=np.float32))
+        reference = seed_tts_normalize(clip["transcript"], "en")
+        with torch.no_grad():
+            codes, _ = tokenizer.encode(wav)
+            waves = {_ORIGINAL: wav, _RESYNTHESIS: head.codes_to_waveform(
+                codes[0], generator=torch.Generator().manual_seed(seed))[0]}
+        limit = 2 * int(codes.shape[-1]) if max_codes is None else min(2 * int(codes.shape[-1]), max_codes)
+        torch.manual_seed(seed)
+        entry = {"id": clip["id"], "words": len(reference.split()), "limit": limit}
+        try:
+            spoken = generate_speech(model, processor, clip["transcript"], head, max_new_tokens=limit,
+                                     do_sample=False)
+            waves[HELDOUT_SPEECH_SYSTEMS[2]] = spoken["waveform"]
+            entry.update(codes=int(spoken["codes"].numel()), closed=bool((spoken["text_ids"] == eos).any()))
+        except ValueError as error:  # the span closed before any code: nothing is spoken, every word is missed
+            entry.update(codes=0, closed=True, error=str(error))
+            tts["failed"] += 1
+        tts["closed"] += entry["closed"]
+        tts["codes"] += entry["codes"]
+        tts["limit"] += limit
+        for name in HELDOUT_SPEECH_SYSTEMS:
+            if name in waves:
+                heard, wrong = _hear(waves[name].numpy(), reference, rng)
+            else:
+                heard, wrong = "", entry["words"]
+            errors[name] += wrong
+            entry[name] = {"heard": heard, "errors": wrong}
+        words += entry["words"]
+        per_clip.append(entry)
+        if progress:
+            print(f"[speak_heldout] {len(per_clip)} {clip['id']}: TTS {entry['codes']} codes "
+                  f"({'closed' if entry['closed'] else 'open'} at limit {limit})", flush=True)
+    systems = {name: {"errors": e, "wer": 100 * e / words if words else None} for name, e in errors.items()}
+    return {"run": str(out), "model": run.results["train_uas"]["model"], "clips": len(per_clip), "words": words,
+            "systems": systems, "tts": tts, "per_clip": per_clip}
+
+
 #: The speech-out steps, in order; with ``parallel`` they run in the control's process after its training.
 SPEECH_OUT_STEPS: tuple[tuple[str, Callable], ...] = (("train_vocoder", _train_vocoder), ("speech_out", _speech_out),
                                                       ("speech_tts", _speech_tts))
