@@ -7,7 +7,9 @@ separately for its ``dev`` part (thresholds were chosen there) and its ``heldout
 Each accuracy comes with n, a Wilson 95 % interval and a baseline measured in the same run (the signal rules
 without abstention, majority class). ``--calibrate`` prints, on the dev part only, the sweeps behind
 ``annotate/confidence.py``: speech-presence rules over Silero's window probabilities (and the rule a criterion
-fixed beforehand picks), the gender and ASR confidence thresholds, and the counts of each event label.
+fixed beforehand picks), the gender and ASR confidence thresholds, and the counts of each event label: recounted on
+version 1's dev part (the shipped ``EVENT_DEV_COUNTS`` were counted there; the recount says whether it still matches)
+beside this version's whole dev part (not shipped), with which labels reach ``MIN_EVENT_CONFIDENCE`` under each.
 ``--quick`` runs on 6 clips of each part and skips the ASR.
 """
 
@@ -22,10 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "datasets"))
 
+from real_audio_devset import VERSION as DEVSET_VERSION  # noqa: E402
 from real_audio_devset import load_manifest  # noqa: E402
 
 from uas_audio.annotate.clip import Clip  # noqa: E402
 from uas_audio.annotate.confidence import (  # noqa: E402
+    EVENT_DEV_COUNTS,
     MIN_ASR_CONFIDENCE,
     MIN_EVENT_CONFIDENCE,
     MIN_GENDER_CONFIDENCE,
@@ -94,7 +98,8 @@ def _speech_table(items: list[dict]) -> list[str]:
 #: The family of speech-presence rules that --calibrate sweeps on dev (32 ms Silero windows): "A" seconds of
 #: windows with probability >= theta reach S (today's rule: theta 0.5, S = SILERO_MIN_SPEECH_S); "H" the same
 #: over Silero's own hysteresis segments (speech starts at >= theta, goes on while >= theta - 0.15); "V" today's
-#: rule, or an "A" rule that the signal voice-activity rule corroborates (speech_s >= SIGNAL_MIN_SPEECH_S);
+#: rule (``speech_presence``, the package's decision), or an "A" rule that the signal voice-activity rule
+#: corroborates (speech_s >= SIGNAL_MIN_SPEECH_S);
 #: "M" the clip's largest window probability reaches P.
 SWEEP_THETA = (0.3, 0.35, 0.4, 0.45, 0.5)
 SWEEP_SECONDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
@@ -114,8 +119,8 @@ def _window_seconds(p, theta: float, hysteresis: bool = False) -> float:
 
 def _speech_rule(family: str, a: float, s: float | None):
     """Speech present under one rule of the sweep, from an item's window probabilities and measurements."""
-    def today(i):
-        return _window_seconds(i["vad_probs"], SPEECH_PROB) >= SILERO_MIN_SPEECH_S - 1e-9
+    def today(i):  # the package's own decision, not a copy of it
+        return speech_presence(i["m"])[0]
 
     if family == "A":
         return lambda i: _window_seconds(i["vad_probs"], a) >= s - 1e-9
@@ -236,6 +241,49 @@ def event_counts(items: list[dict]) -> dict[tuple[str, bool], tuple[int, int]]:
     return {k: (v[0], v[1]) for k, v in sorted(counts.items())}
 
 
+#: Sources that set version 2 added to version 1 (the KLettres voices). Version 1's dev part is version 2's dev part
+#: without them (the same 151 clip ids, checked against a version-1 cache): the shipped ``EVENT_DEV_COUNTS`` were
+#: counted there, before these voices existed.
+ADDED_IN_VERSION_2 = frozenset({"klettres-data"})
+
+
+def event_calibration_lines(dev: list[dict], shipped: dict | None = None,
+                            threshold: float = MIN_EVENT_CONFIDENCE) -> list[str]:
+    """What --calibrate prints about the event table, on dev items only: the counts recomputed on version 1's dev
+    part (where the shipped ``confidence.EVENT_DEV_COUNTS`` were counted) and whether they equal the shipped
+    table, beside the counts on this set's whole dev part (not shipped), with each label's confidence and whether
+    it reaches ``threshold`` under each."""
+    shipped = EVENT_DEV_COUNTS if shipped is None else shipped
+    v1 = [i for i in dev if i["row"].get("source") not in ADDED_IN_VERSION_2]
+    v1_counts, all_counts = event_counts(v1), event_counts(dev)
+    same = v1_counts == shipped
+    lines = [f"event label counts (label, clip has speech) -> right/emitted of the unfiltered signal labels, speech "
+             "decided by speech_presence; confidence = (right + 1) / (emitted + 2)",
+             f"  shipped table (confidence.EVENT_DEV_COUNTS): counted on set version 1's dev part = this dev part "
+             f"without {', '.join(sorted(ADDED_IN_VERSION_2))} ({len(v1)} of {len(dev)} dev clips); "
+             f"recounted here: {'identical' if same else 'DIFFERENT from the shipped table'}",
+             f"  version {DEVSET_VERSION} dev ({len(dev)} clips, with the voices version 2 added): printed for "
+             "comparison, not shipped",
+             f"  {'label':<22}{'v1 dev (shipped)':>18}{'conf':>8}{f'v{DEVSET_VERSION} dev':>12}{'conf':>8}"
+             f"   emitted at >= {threshold} (shipped / v{DEVSET_VERSION} dev)"]
+
+    def conf(counts, key):
+        right, emitted = counts.get(key, (0, 0))
+        return (right + 1) / (emitted + 2)
+
+    for key in sorted(set(shipped) | set(all_counts)):
+        a, b = conf(shipped, key), conf(all_counts, key)
+        cell, cell_v2 = (f"{c[key][0]}/{c[key][1]}" if key in c else "-" for c in (shipped, all_counts))
+        label = f"{key[0]}, {'speech' if key[1] else 'no speech'}"
+        lines.append(f"  {label:<22}{cell:>18}{a:>8.3f}{cell_v2:>12}{b:>8.3f}   "
+                     f"{'yes' if a >= threshold else 'no'} / {'yes' if b >= threshold else 'no'}")
+    if not same:
+        lines.append("  recount on version 1's dev part: EVENT_DEV_COUNTS = {")
+        lines += [f"    {k!r}: {v!r}," for k, v in v1_counts.items()]
+        lines.append("  }")
+    return lines
+
+
 def _event_table(items: list[dict]) -> tuple[list[str], dict]:
     lines = ["| part | labels | emitted labels correct | clips with a label (coverage, non-speech clips) | "
              "labels emitted on speech clips |", "|---|---|---|---|---|"]
@@ -342,11 +390,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"  {threshold:.1f}: {100 * wer:.1f} % / {len(kept)} of {len(decoded)}")
         except ImportError:
             print("ASR calibration skipped: pocketsphinx not installed")
-        counts = event_counts(dev)
-        print("EVENT_DEV_COUNTS = {")
-        for k, v in counts.items():
-            print(f"    {k!r}: {v!r},")
-        print("}")
+        print("\n".join(event_calibration_lines(dev)))
         return
 
     n_speech = sum(r["speech"] for r in rows)

@@ -2,7 +2,8 @@
 
 Each script prints its own comparison table against a peer measured in the same run and ends with
 ``RESULT <name>: <value> <unit> (target <op> <value>)`` lines; this runner keeps each script's full output,
-collects the RESULT lines into one summary table (met / not met) and records the machine it ran on.
+collects the RESULT lines into one summary table (met / not met) and records the machine it ran on and, per
+script, when it ran and the machine's 1-minute load average at its start (speed figures depend on it).
 
     python benchmarks/run_all.py            # full runs (tens of minutes on 2 cores)
     python benchmarks/run_all.py --quick    # every script's --quick mode
@@ -100,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
                           f"```\n{log.read_text().strip()}\n```\n")
     for script in scripts:
         command = [sys.executable, str(script)] + (["--quick"] if args.quick else [])
-        print(f"== {script.name} ==", flush=True)
+        load = os.getloadavg()[0]  # other work on the machine: the speed figures of a loaded run are not the code's
+        print(f"== {script.name} (load average {load:.2f}) ==", flush=True)
         start = time.perf_counter()
         proc = subprocess.run(command, capture_output=True, text=True, cwd=HERE.parent)
         seconds = time.perf_counter() - start
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         sections[script.name] = (
             f"## {script.name}\n\n`{' '.join(['python', 'benchmarks/' + script.name] + command[2:])}`"
             f" — exit {proc.returncode}, {seconds:.0f} s, run {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} "
-            f"UTC\n\n```\n{output.strip()}\n```\n")
+            f"UTC, load average {load:.2f} at its start\n\n```\n{output.strip()}\n```\n")
 
     summary = [row for name in sorted(sections) for row in _summary_rows(name, sections[name])]
     lines = ["# Benchmark results", "",

@@ -87,8 +87,10 @@ def run_trainer(rows, steps: int, warmup: int, batch_size: int, out: Path) -> np
     from uas_audio.trainers.train import train
 
     clock = _StepClock(warmup)
+    # the bare loop recomputes nothing: checkpointing off, under its current name (the stage configs default
+    # activation_checkpointing to True, and transformers then ignores the deprecated gradient_checkpointing)
     train(3, output_dir=out, max_steps=steps, train_dataset=rows, callbacks=[clock], overrides=dict(
-        per_device_train_batch_size=batch_size, gradient_checkpointing=False, warmup_steps=warmup,
+        per_device_train_batch_size=batch_size, activation_checkpointing=False, warmup_steps=warmup,
         save_strategy="no", logging_steps=10**6, disable_tqdm=True, dataloader_num_workers=0,
         train_sampling_strategy="sequential"))
     return _rates((steps - warmup) * batch_size, clock.start, clock.end)

@@ -6,16 +6,15 @@ import io
 import json
 import logging
 import re
-import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import datasets
 import numpy as np
 import pytest
 import soundfile as sf
 
+from _fake_llm import FakeChatHandler, chat_payload, quoted_transcript, serve
 from uas_audio.annotate import annotate, load_annotations
 from uas_audio.annotate.backends import BackendError, OpenAIChatBackend
 from uas_audio.annotate.synthesize import SynthesisInput, synthesis_messages
@@ -32,30 +31,23 @@ def _record(transcript, emotion="Neutral"):
                                     "continuousEvents": [{"label": "hiss", "characteristic": "faint"}]}}
 
 
-class _FakeLLM(BaseHTTPRequestHandler):
+class _FakeLLM(FakeChatHandler):
     attempts: Counter = Counter()
     auth: list = []
 
-    def log_message(self, *args):  # keep the test output quiet
-        pass
-
     def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = self.read_json()
         _FakeLLM.auth.append(self.headers.get("Authorization"))
-        user = body["messages"][-1]["content"]
-        transcript = re.search(r"<transcript>(.*?)</transcript>", user, re.S).group(1)
+        transcript = quoted_transcript(body)
         case = transcript.split()[0]
         _FakeLLM.attempts[case] += 1
         if case == "timeout":
             time.sleep(1.0)
         if case == "fivehundred":
-            self.send_response(500)
-            self.end_headers()
+            self.send_status(500)
             return
         if case == "ratelimited" and _FakeLLM.attempts[case] == 1:
-            self.send_response(429)
-            self.send_header("Retry-After", "0")
-            self.end_headers()
+            self.send_status(429, {"Retry-After": "0"})
             return
         content = {
             "broken": '{"transcription": "broken json", "paralinguistics": {',
@@ -63,21 +55,13 @@ class _FakeLLM(BaseHTTPRequestHandler):
             "synonym": json.dumps(_record(transcript, emotion="excited")),
             "changed": json.dumps(_record(transcript.replace("words", "worlds"))),
         }.get(case, json.dumps(_record(transcript)))
-        payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        self.send_json(chat_payload(content))
 
 
 @pytest.fixture(scope="module")
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _FakeLLM)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
+    with serve(_FakeLLM) as url:
+        yield url
 
 
 CASES = ["ok", "broken", "oov", "synonym", "changed", "timeout", "fivehundred", "ratelimited"]

@@ -9,7 +9,6 @@ node on 127.0.0.1 with ``ray start`` and kill the driver and workers with SIGKIL
 import json
 import os
 import random
-import re
 import secrets
 import shutil
 import signal
@@ -19,7 +18,6 @@ import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -29,6 +27,7 @@ from uas_audio.annotate import AnnotateConfig, annotate, load_annotations
 from uas_audio.annotate.ray_engine import RayOptions, plan_stages
 from uas_audio.cli import main
 
+from _fake_llm import FakeChatHandler, chat_payload, quoted_transcript, serve
 from test_annotate_models import ctc_model, emotion_model  # noqa: F401 (fixtures)
 from test_annotate_pipeline import NUM_CLIPS, _dataset
 
@@ -174,7 +173,7 @@ def test_transformers_experts_in_actor_pools_give_the_local_rows_and_asr_feeds_t
     assert isinstance(ds, datasets.Dataset)
 
 
-class _CountingLLM(BaseHTTPRequestHandler):
+class _CountingLLM(FakeChatHandler):
     """An OpenAI-compatible endpoint answering a valid record for the quoted transcript, slowly, counting the
     requests in flight at once."""
 
@@ -183,31 +182,21 @@ class _CountingLLM(BaseHTTPRequestHandler):
     most = 0
     served = 0
 
-    def log_message(self, *args):
-        pass
-
     def do_POST(self):
         cls = type(self)
         with cls.lock:
             cls.in_flight += 1
             cls.most = max(cls.most, cls.in_flight)
         try:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            found = re.search(r"<transcript>(.*?)</transcript>", body["messages"][-1]["content"], re.S)
+            transcript = quoted_transcript(self.read_json())
             voice = {"age": "Adult", "gender": None, "emotion": "Neutral", "accent": None, "prosody": "even",
                      "timbre": "warm"}
-            record = {"transcription": found.group(1) if found else None,
-                      "paralinguistics": voice if found else {k: None for k in voice},
+            record = {"transcription": transcript,
+                      "paralinguistics": voice if transcript is not None else {k: None for k in voice},
                       "nonLinguisticEvents": {"description": "A steady tone.", "discreteEvents": [],
                                               "continuousEvents": []}}
             time.sleep(0.1)
-            payload = json.dumps({"choices": [{"message": {"role": "assistant",
-                                                           "content": json.dumps(record)}}]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            self.send_json(chat_payload(json.dumps(record)))
         finally:
             with cls.lock:
                 cls.in_flight -= 1
@@ -216,18 +205,13 @@ class _CountingLLM(BaseHTTPRequestHandler):
 
 @pytest.mark.slow  # a local endpoint and two more runs (about 30 s)
 def test_llm_requests_in_flight_stay_within_max_concurrency_across_the_synthesis_actors(source, local_ray, tmp_path):
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _CountingLLM)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        synthesizer = {"type": "llm", "endpoint": f"http://127.0.0.1:{httpd.server_address[1]}/v1",
-                       "model": "fake", "max_concurrency": 2, "timeout_s": 30}
+    with serve(_CountingLLM) as endpoint:
+        synthesizer = {"type": "llm", "endpoint": endpoint, "model": "fake", "max_concurrency": 2, "timeout_s": 30}
         config = {"shard_size": SHARD, "min_gender_confidence": 0.0, "synthesizer": synthesizer}
         annotate(source, tmp_path / "local", config, progress=False)
         local_most, _CountingLLM.most, _CountingLLM.served = _CountingLLM.most, 0, 0
         annotate(source, tmp_path / "ray", {**config, "ray": {"workers": 2, "synthesis": {"concurrency": 2}}},
                  progress=False, engine="ray")
-    finally:
-        httpd.shutdown()
     rows = _records(tmp_path / "ray")
     assert rows == _records(tmp_path / "local")
     assert sum(r["status"] == "accepted" for r in rows) >= NUM_CLIPS - 3

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from _fake_llm import FakeChatHandler, chat_payload, serve
 from uas_audio.annotate import annotate, load_annotations
 from uas_audio.annotate.synthesize import LLMSynthesizer, SynthesisInput
 from uas_audio.schema import parse_uas, validate
@@ -131,57 +132,37 @@ def test_embedded_experts_load_offline_from_their_wheels_and_hear_speech():
     assert expert_info([vad])[0]["licence"] == "MIT" and expert_info([vad])[0]["revision"]
 
 
-class _HostileLLM:
+class _HostileLLM(FakeChatHandler):
     """An OpenAI-compatible endpoint on 127.0.0.1 whose replies each break a JSON reader in another way."""
 
-    @staticmethod
-    def handler():
+    def do_POST(self):
         import re
-        from http.server import BaseHTTPRequestHandler
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                case = re.search(r"<transcript>(\w+)", body["messages"][-1]["content"]).group(1)
-                content = {"deep": "[" * 1000 + "]" * 1000, "digits": '{"transcription": ' + "9" * 5000 + "}",
-                           "surrogate": '{"transcription": "\\ud800"}'}.get(case)
-                if case == "nestedbody":  # the HTTP body itself nested too deep for json
-                    payload = ('{"choices": ' + "[" * 100000 + "]" * 100000 + "}").encode()
-                elif case == "surrogate":  # a lone surrogate escape inside the message content
-                    payload = ('{"choices": [{"message": {"role": "assistant", "content": "{\\"transcription\\": '
-                               '\\"\\\\ud800\\"}"}}]}').encode()
-                    payload = payload.replace(b"\\\\ud800", b"\\ud800")
-                else:
-                    payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        return Handler
+        body = self.read_json()
+        case = re.search(r"<transcript>(\w+)", body["messages"][-1]["content"]).group(1)
+        content = {"deep": "[" * 1000 + "]" * 1000, "digits": '{"transcription": ' + "9" * 5000 + "}",
+                   "surrogate": '{"transcription": "\\ud800"}'}.get(case)
+        if case == "nestedbody":  # the HTTP body itself nested too deep for json
+            payload = ('{"choices": ' + "[" * 100000 + "]" * 100000 + "}").encode()
+        elif case == "surrogate":  # a lone surrogate escape inside the message content
+            payload = ('{"choices": [{"message": {"role": "assistant", "content": "{\\"transcription\\": '
+                       '\\"\\\\ud800\\"}"}}]}').encode()
+            payload = payload.replace(b"\\\\ud800", b"\\ud800")
+        else:
+            payload = chat_payload(content)
+        self.send_json(payload)
 
 
 def test_hostile_replies_of_an_http_endpoint_are_row_errors_and_every_row_is_written(tmp_path):
-    import threading
-    from http.server import ThreadingHTTPServer
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _HostileLLM.handler())
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
+    with serve(_HostileLLM) as endpoint:
         cases = ["deep", "digits", "surrogate", "nestedbody"]
         ds = datasets.Dataset.from_dict({"id": cases, "audio": [{"bytes": _wav(np.zeros(SR, np.float32)), "path": None}] * 4,
                                          "transcript": [f"{c} words" for c in cases]}
                                         ).cast_column("audio", datasets.Audio(decode=False))
         config = {"experts": ["pitch", "voice_activity"], "min_gender_confidence": 0.0,
-                  "synthesizer": {"type": "llm", "endpoint": f"http://127.0.0.1:{httpd.server_address[1]}/v1",
-                                  "model": "fake", "max_retries": 0, "timeout_s": 5}}
+                  "synthesizer": {"type": "llm", "endpoint": endpoint, "model": "fake", "max_retries": 0,
+                                  "timeout_s": 5}}
         summary = annotate(ds, tmp_path, config, progress=False)
-    finally:
-        httpd.shutdown()
     rows = {r["id"]: r for r in load_annotations(tmp_path).to_list()}
     assert summary["total"] == 4 and set(rows) == set(cases)  # 4 of 4 rows written
     assert all(r["status"] in ("error", "rejected") and r["reasons"] for r in rows.values())

@@ -59,3 +59,26 @@ def test_speech_rule_sweep_keeps_todays_rule_when_a_non_speech_clip_looks_the_sa
     short_word = [0.0] * 10 + [0.9] * 4 + [0.0] * 10
     lines, chosen = bench.speech_rule_sweep(_sweep_items([short_word] * 40, [short_word] + [[0.0] * 30] * 9))
     assert chosen is None and any("keep today's" in line for line in lines)
+
+
+def _event_item(source, labels, speech_s, acceptable):
+    return {"row": {"id": f"{source}-{len(labels)}", "source": source, "acceptable_events": acceptable},
+            "m": {"vad_speech_s": speech_s, "vad_mean_top_prob": 0.9, "event_labels": labels}}
+
+
+def test_event_calibration_says_where_the_shipped_table_was_counted_and_whether_the_recount_matches():
+    bench = _benchmark_module()
+    dev = [_event_item("sound-theme-freedesktop", ["music"], 0.0, ["music"]),
+           _event_item("sound-theme-freedesktop", ["beep"], 0.0, []),
+           _event_item("klettres-data", ["hiss"], 0.5, [])]  # a voice version 2 added: not in version 1's dev
+    shipped = {("beep", False): (0, 1), ("music", False): (1, 1)}
+    lines = bench.event_calibration_lines(dev, shipped, threshold=0.6)
+    assert "2 of 3 dev clips" in lines[1] and "recounted here: identical" in lines[1]
+    assert not any("recount on version 1" in line for line in lines)
+    row = {line.split()[0] + " " + line.split()[1]: line.split() for line in lines[4:]}
+    assert row["music, no"][-3:] == ["yes", "/", "yes"]  # (1 + 1) / (1 + 2) = 0.667 under both
+    assert row["hiss, speech"][2:] == ["-", "0.500", "0/1", "0.333", "no", "/", "no"]  # counted on version 2 only
+
+    lines = bench.event_calibration_lines(dev, {("music", False): (5, 5)}, threshold=0.6)
+    assert "DIFFERENT from the shipped table" in lines[1]
+    assert "    ('beep', False): (0, 1)," in lines and "    ('music', False): (1, 1)," in lines

@@ -1,6 +1,7 @@
 """`make bench` runner: RESULT lines parsed, targets judged, RESULTS.md written."""
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +65,8 @@ def test_runner_writes_results_md_and_keeps_earlier_sections_with_update(tmp_pat
     text = out.read_text()
     assert "| validate_throughput | validate_throughput |" in text
     assert "RESULT validate_vs_jsonschema" in text
+    assert re.search(r"`python benchmarks/validate_throughput.py --quick` — exit \d+, \d+ s, run [\d-]+ [\d:]+ UTC, "
+                     r"load average \d+\.\d\d at its start", text)
     assert "| old_bench | old_speed | 2.0 x | >= 3 | no |" in text and "## old_bench.py" in text
     assert "| broken_bench | (failed) |  |  | no |" in text
     assert proc.returncode in (0, 1)  # 1 only when a target is not met on this machine
