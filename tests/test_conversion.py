@@ -138,7 +138,7 @@ def test_converted_model_trains_a_stage3_step(converted, tmp_path):
     _, _, model, processor, _, _ = converted
     processor.tokenizer.padding_side = "right"
     recipe = load_recipe(3, output_dir=str(tmp_path / "stage3"), max_steps=1, learning_rate=1e-3, warmup_steps=0,
-                         gradient_checkpointing=False, logging_steps=1, save_strategy="no",
+                         activation_checkpointing=False, logging_steps=1, save_strategy="no",
                          per_device_train_batch_size=2, report_to=[])
     before = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
     trainer = build_trainer(recipe, model.train(), processor, T.asr_rows(make_uas_dataset(2)))

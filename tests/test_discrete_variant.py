@@ -227,7 +227,7 @@ def test_the_stage_3_sft_trainer_trains_a_discrete_model_on_code_token_prompts(t
     processor = uas_audio.tiny_processor(input_mode="discrete")
     rows = T.asr_rows(make_uas_dataset(2))
     recipe = load_recipe(3, output_dir=str(tmp_path), max_steps=6, learning_rate=1e-2, warmup_steps=0,
-                         gradient_checkpointing=False, logging_steps=1, save_strategy="no",
+                         activation_checkpointing=False, logging_steps=1, save_strategy="no",
                          per_device_train_batch_size=2, lr_scheduler_type="constant")
     trainer = build_trainer(recipe, model, processor, rows)
     batch = trainer.data_collator([rows[0], rows[1]])

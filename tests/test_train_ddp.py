@@ -23,7 +23,7 @@ from uas_audio.trainers.train import train
 stage, out, data = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
 mixture = {"uas": 0.5, "qa": 0.5} if stage == 3 else {"asr": 0.5, "tts": 0.5}
 trainer = train(stage, output_dir=out, data=data, max_steps=2, overrides=dict(
-    per_device_train_batch_size=1, gradient_checkpointing=False, warmup_steps=0, save_strategy="no",
+    per_device_train_batch_size=1, activation_checkpointing=False, warmup_steps=0, save_strategy="no",
     logging_steps=1, learning_rate=1e-3, mixture=mixture))
 model = trainer.accelerator.unwrap_model(trainer.model)
 digest = hashlib.sha256()

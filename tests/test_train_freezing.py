@@ -102,7 +102,7 @@ class _StopAfter:
 
 def test_stage1_checkpoint_loads_as_a_plain_model_and_resume_reproduces_the_next_losses(tmp_path):
     rows = T.tts_rows(make_uas_dataset(2), encode=lambda wav: [1, 5, 2, 7, 3, 3, 0, 6])
-    common = dict(warmup_steps=0, gradient_checkpointing=False, logging_steps=1, save_strategy="steps", save_steps=2,
+    common = dict(warmup_steps=0, activation_checkpointing=False, logging_steps=1, save_strategy="steps", save_steps=2,
                   per_device_train_batch_size=1, lr_scheduler_type="constant", learning_rate=1e-2, weight_decay=0.1,
                   num_audio_codes=NUM_CODES)
     full = train(1, output_dir=tmp_path / "full", max_steps=4, train_dataset=rows, overrides=common)

@@ -131,7 +131,7 @@ from uas_audio.trainers.train import train
 stage, out, data = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
 mixture = {"asr": 0.5, "tts": 0.5} if stage == 1 else {"uas": 1.0}
 trainer = train(stage, output_dir=out, data=data, max_steps=4, overrides=dict(
-    per_device_train_batch_size=1, gradient_checkpointing=False, warmup_steps=0, save_strategy="no",
+    per_device_train_batch_size=1, activation_checkpointing=False, warmup_steps=0, save_strategy="no",
     logging_steps=1, learning_rate=1e-2, weight_decay=0.1, lr_scheduler_type="constant", mixture=mixture))
 model, rank = trainer.model, trainer.accelerator.process_index
 report = {"distributed_type": str(trainer.accelerator.state.distributed_type), "fsdp": trainer.is_fsdp_enabled,
@@ -238,7 +238,7 @@ class StopAfter2(TrainerCallback):
 mode, out, data = sys.argv[1], sys.argv[2], sys.argv[3:]
 trainer = train(1, output_dir=out, data=data, max_steps=4, resume=mode == "resume",
                 callbacks=[StopAfter2()] if mode == "part" else [], overrides=dict(
-    per_device_train_batch_size=1, gradient_checkpointing=False, warmup_steps=0, save_strategy="steps",
+    per_device_train_batch_size=1, activation_checkpointing=False, warmup_steps=0, save_strategy="steps",
     save_steps=2, logging_steps=1, learning_rate=1e-2, weight_decay=0.1, lr_scheduler_type="constant",
     mixture={"asr": 0.5, "tts": 0.5}))
 with open(os.path.join(out, f"{mode}{trainer.accelerator.process_index}.json"), "w") as f:

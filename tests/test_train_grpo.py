@@ -36,7 +36,7 @@ def grpo_run(tmp_path_factory):
     # num_iterations=2: the batch is reused, so TRL scores the old policy; beta>0: the reference model runs.
     recipe = load_recipe(4, output_dir=str(out), max_steps=2, per_device_train_batch_size=2, num_generations=2,
                          max_completion_length=6, num_iterations=2, beta=0.1, warmup_steps=0, learning_rate=1e-3,
-                         gradient_checkpointing=False, logging_steps=1, save_strategy="no")
+                         activation_checkpointing=False, logging_steps=1, save_strategy="no")
     model = tiny_model()
     apply_stage_freezing(model, recipe.trainable)
     trainer = AudioGRPOTrainer(model=model, reward_funcs=[_length_reward], args=recipe, train_dataset=rows,
@@ -101,7 +101,7 @@ class _LogSpy(TrainerCallback):
 
 
 GRPO_FAST = dict(per_device_train_batch_size=2, num_generations=2, max_completion_length=6, warmup_steps=0,
-                 gradient_checkpointing=False, logging_steps=1, save_strategy="no")
+                 activation_checkpointing=False, logging_steps=1, save_strategy="no")
 
 
 def test_stage4_from_uas_data_scores_holistic_prompts_with_the_uas_rewards(tmp_path):

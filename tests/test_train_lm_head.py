@@ -136,7 +136,7 @@ def test_bf16_autocast_stage3_trains_with_finite_falling_loss(tmp_path):
 
     recipe = load_recipe(3, output_dir=str(tmp_path), max_steps=6, report_to="none", bf16=True, use_cpu=True, learning_rate=1e-2,
                          warmup_steps=0, lr_scheduler_type="constant", logging_steps=1, save_strategy="no",
-                         gradient_checkpointing=False, per_device_train_batch_size=2)
+                         activation_checkpointing=False, per_device_train_batch_size=2)
     trainer = build_trainer(recipe, tiny_model(), tiny_processor(), T.asr_rows(make_uas_dataset(2)))
     assert trainer.accelerator.mixed_precision == "bf16"
     dtypes = []

@@ -28,7 +28,7 @@ def trained(tmp_path_factory):
     rows = T.mixture({"asr": T.asr_rows(make_uas_dataset(2)),
                       "tts": T.tts_rows(make_uas_dataset(2), encode=lambda wav: [1, 4, 2])}, {"asr": 1, "tts": 1})
     recipe = load_recipe(3, output_dir=str(out), max_steps=3, per_device_train_batch_size=2, learning_rate=1e-2,
-                         warmup_steps=0, gradient_checkpointing=False, save_strategy="no", logging_steps=1)
+                         warmup_steps=0, activation_checkpointing=False, save_strategy="no", logging_steps=1)
     trainer = build_trainer(recipe, model, processor, rows, lora=True)
     trainer.train()
     batch = AudioChatCollator(processor)([rows[0], rows[1]])
@@ -71,6 +71,6 @@ def test_merged_model_gives_the_adapter_logits(trained):
 
 def test_lora_is_refused_for_stages_that_train_one_part_only(tmp_path):
     model, processor = _base()
-    recipe = load_recipe(2, output_dir=str(tmp_path), max_steps=1, gradient_checkpointing=False)
+    recipe = load_recipe(2, output_dir=str(tmp_path), max_steps=1, activation_checkpointing=False)
     with pytest.raises(ValueError, match="LoRA applies to stages 3 and 4"):
         build_trainer(recipe, model, processor, T.uas_rows(make_uas_dataset(1)), lora=True)

@@ -13,7 +13,7 @@ from uas_audio.trainers.freezing import count_trainable
 from uas_audio.trainers.stage_config import load_recipe
 from uas_audio.trainers.train import build_trainer, ensure_audio_codes, train
 
-FAST = dict(warmup_steps=0, gradient_checkpointing=False, logging_steps=1, save_strategy="no",
+FAST = dict(warmup_steps=0, activation_checkpointing=False, logging_steps=1, save_strategy="no",
             per_device_train_batch_size=2, lr_scheduler_type="constant", weight_decay=0.1)
 NUM_CODES = 8
 

@@ -410,7 +410,8 @@ def _train_grpo(run: _Run) -> dict:
                         train_dataset=rows, overrides={
                             "seed": s.seed, "per_device_train_batch_size": 4, "num_generations": 4,
                             "max_completion_length": 8, "learning_rate": s.stage4_learning_rate, "warmup_steps": 1, "logging_steps": 1,
-                            "save_steps": max(1, s.stage4_steps // 2), "save_total_limit": 1, "beta": 0.0})
+                            "save_steps": max(1, s.stage4_steps // 2), "save_total_limit": 1, "beta": 0.0,
+                            "activation_checkpointing": False})
         logged = [e for e in trainer.state.log_history if "reward" in e]
         tmp = stage_dir / "done.json.tmp"
         tmp.write_text(json.dumps({"steps": s.stage4_steps, "rewards": [e["reward"] for e in logged],

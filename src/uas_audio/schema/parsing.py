@@ -133,15 +133,28 @@ def load_json_object(text: str) -> dict[str, Any]:
 
 
 def _has_surrogate(value: Any) -> bool:
+    """Whether any string in ``value`` (dict keys included) holds a lone surrogate code point. Surrogates are not
+    ASCII, so the search runs only on non-ASCII strings (``str.isascii`` reads a flag), and the strings inside a dict
+    are checked in place rather than pushed: the validator calls this on every record."""
     stack = [value]
+    pop, push = stack.pop, stack.append
     while stack:
-        item = stack.pop()
+        item = pop()
         if isinstance(item, str):
-            if _SURROGATE.search(item):
+            if not item.isascii() and _SURROGATE.search(item):
                 return True
         elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
+            for key, val in item.items():
+                if type(key) is str:  # keys: strings in valid records
+                    if not key.isascii() and _SURROGATE.search(key):
+                        return True
+                else:
+                    push(key)
+                if type(val) is str:
+                    if not val.isascii() and _SURROGATE.search(val):
+                        return True
+                elif isinstance(val, (str, dict, list)):
+                    push(val)
         elif isinstance(item, list):
             stack.extend(item)
     return False

@@ -64,9 +64,11 @@ class _StageFields:
     lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha with --lora."})
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout with --lora."})
     # TRL turns checkpointing on through `gradient_checkpointing`, a name transformers >= 5.23 deprecates
-    # (a FutureWarning on every config): the same default, under the current name.
+    # (a FutureWarning on every config): the same default, under the current name, set in `_common_post_init`
+    # only when neither name is given (transformers reads the old name only while the new one is unset, so a
+    # default of True here silently overrode an explicit `gradient_checkpointing=False`).
     activation_checkpointing: bool | None = field(
-        default=True, metadata={"help": "Recompute activations in backward to save memory (TRL's default)."}
+        default=None, metadata={"help": "Recompute activations in backward to save memory (default: on, as TRL)."}
     )
     gradient_checkpointing: bool | None = field(
         default=None, metadata={"help": "Deprecated alias of activation_checkpointing (transformers)."}
@@ -74,6 +76,8 @@ class _StageFields:
 
 
 def _common_post_init(config) -> None:
+    if config.activation_checkpointing is None and config.gradient_checkpointing is None:
+        config.activation_checkpointing = True
     if config.bf16 is None and not config.fp16:
         config.bf16 = _bf16_default()
     import torch
