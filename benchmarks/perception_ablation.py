@@ -33,7 +33,7 @@ why). ``--random-init`` and ``--train-encoder`` give the earlier setting (random
 Majority-label baseline (the most frequent training value among each item's options) and random choice are printed
 beside every mixture; n per column is the number of held-out items per seed.
 
-    python benchmarks/perception_ablation.py            # 3 seeds, 320 clips, 250 steps x 32 rows per mixture,
+    python benchmarks/perception_ablation.py            # 3 seeds, 320 clips, 500 steps x 32 rows per mixture,
                                                         # two mixtures at a time (--jobs 2, one thread each)
     python benchmarks/perception_ablation.py --quick    # 1 seed, tiny budgets, well under a minute
 """
@@ -367,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     num_clips = args.num_clips or (24 if args.quick else 320)
     seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
-    steps = args.steps or (3 if args.quick else 250)
+    steps = args.steps or (3 if args.quick else 500)
     batch_size = args.batch_size or (4 if args.quick else 32)
     variants = [v for v in VARIANTS if v == PEER or v in (args.mixtures or VARIANTS)]
 
