@@ -525,18 +525,34 @@ def _speech_out(run: _Run) -> dict:
             "image": "speech-out.png", "wavs": [str(out_dir / "original.wav"), str(out_dir / "resynthesis.wav")]}
 
 
+def _speak(model, processor, head, text: str, limit: int, seed: int) -> tuple[dict | None, dict]:
+    """The model speaks ``text`` (greedy, at most ``limit`` codes) through ``head``: ``generate_speech``'s output, or
+    None when the speech span closed before any code, and ``{"error", "codes", "closed"}`` (whether the model wrote
+    ``<|speech_eos|>`` itself)."""
+    import torch
+
+    from .modeling.speech import generate_speech
+    from .modeling.speech.generation import SPEECH_EOS_TOKEN
+
+    torch.manual_seed(seed)
+    try:
+        spoken = generate_speech(model, processor, text, head, max_new_tokens=limit, do_sample=False)
+    except ValueError as error:  # e.g. the speech span closed before any code
+        return None, {"error": str(error), "codes": 0, "closed": True}
+    eos = processor.tokenizer.convert_tokens_to_ids(SPEECH_EOS_TOKEN)
+    return spoken, {"error": None, "codes": int(spoken["codes"].numel()),
+                    "closed": bool((spoken["text_ids"] == eos).any())}
+
+
 def _speech_tts(run: _Run) -> dict:
     """TTS from the stage-3 model: it speaks the speech-out clip's transcript (greedy decoding, at most twice the
     clip's number of codes, or ``tts_max_codes``) through the same decoder; scored by PocketSphinx's WER when
     installed."""
     import numpy as np
     import soundfile as sf
-    import torch
 
     from .evaluation.speech_quality import pocketsphinx_available
     from .evaluation.tts import seed_tts_normalize
-    from .modeling.speech import generate_speech
-    from .modeling.speech.generation import SPEECH_EOS_TOKEN
 
     s, clip = run.settings, run.results["speech_out"]
     if clip["clip"] is None:
@@ -545,16 +561,12 @@ def _speech_tts(run: _Run) -> dict:
     head = _speech_head(run)
     limit = 2 * round(clip["seconds_of_audio"] * 25)  # 25 codes per second
     limit = limit if s.tts_max_codes is None else min(limit, s.tts_max_codes)
-    torch.manual_seed(s.seed)
-    try:
-        spoken = generate_speech(model, processor, clip["transcript"], head, max_new_tokens=limit, do_sample=False)
-    except ValueError as error:  # e.g. the speech span closed before any code
-        return {"clip": clip["clip"], "error": str(error), "codes": 0, "closed": True, "heard": None, "errors": None}
-    eos = processor.tokenizer.convert_tokens_to_ids(SPEECH_EOS_TOKEN)
+    spoken, said = _speak(model, processor, head, clip["transcript"], limit, s.seed)
+    if spoken is None:
+        return {"clip": clip["clip"], **said, "heard": None, "errors": None}
     path = run.out / "speech-out" / "tts.wav"
     sf.write(path, spoken["waveform"].numpy(), spoken["sampling_rate"])
-    result = {"clip": clip["clip"], "error": None, "codes": int(spoken["codes"].numel()), "limit": limit,
-              "closed": bool((spoken["text_ids"] == eos).any()), "heard": None, "errors": None, "wav": str(path)}
+    result = {"clip": clip["clip"], **said, "limit": limit, "heard": None, "errors": None, "wav": str(path)}
     if pocketsphinx_available():
         reference = seed_tts_normalize(clip["transcript"], "en")
         result["heard"], result["errors"] = _hear(spoken["waveform"].numpy(), reference, np.random.default_rng(s.seed))
@@ -612,8 +624,7 @@ def speak_heldout(out: str | Path, max_clips: int = 24, seed: int = 0, max_codes
     from .audio import load_audio
     from .evaluation.speech_quality import pocketsphinx_available
     from .evaluation.tts import seed_tts_normalize
-    from .modeling.speech import UASSpeechTokenizer, generate_speech
-    from .modeling.speech.generation import SPEECH_EOS_TOKEN
+    from .modeling.speech import UASSpeechTokenizer
 
     if not pocketsphinx_available():
         raise RuntimeError("speak_heldout needs PocketSphinx: pip install 'uas-audio[experts]'")
@@ -629,7 +640,6 @@ def speak_heldout(out: str | Path, max_clips: int = 24, seed: int = 0, max_codes
     tokenizer = UASSpeechTokenizer.from_pretrained(run.results["speech_tokenizer"]["dir"]).eval()
     head = _speech_head(run)
     model, processor = _load_model(run.results["train_uas"]["model"])
-    eos = processor.tokenizer.convert_tokens_to_ids(SPEECH_EOS_TOKEN)
     rng = np.random.default_rng(seed)
     errors = dict.fromkeys(HELDOUT_SPEECH_SYSTEMS, 0)
     tts = {"closed": 0, "codes": 0, "limit": 0, "failed": 0}
@@ -642,16 +652,12 @@ def speak_heldout(out: str | Path, max_clips: int = 24, seed: int = 0, max_codes
             waves = {_ORIGINAL: wav, _RESYNTHESIS: head.codes_to_waveform(
                 codes[0], generator=torch.Generator().manual_seed(seed))[0]}
         limit = 2 * int(codes.shape[-1]) if max_codes is None else min(2 * int(codes.shape[-1]), max_codes)
-        torch.manual_seed(seed)
-        entry = {"id": clip["id"], "words": len(reference.split()), "limit": limit}
-        try:
-            spoken = generate_speech(model, processor, clip["transcript"], head, max_new_tokens=limit,
-                                     do_sample=False)
-            waves[HELDOUT_SPEECH_SYSTEMS[2]] = spoken["waveform"]
-            entry.update(codes=int(spoken["codes"].numel()), closed=bool((spoken["text_ids"] == eos).any()))
-        except ValueError as error:  # the span closed before any code: nothing is spoken, every word is missed
-            entry.update(codes=0, closed=True, error=str(error))
+        spoken, said = _speak(model, processor, head, clip["transcript"], limit, seed)
+        entry = {"id": clip["id"], "words": len(reference.split()), "limit": limit, **said}
+        if spoken is None:  # the span closed before any code: nothing is spoken, every word is missed
             tts["failed"] += 1
+        else:
+            waves[HELDOUT_SPEECH_SYSTEMS[2]] = spoken["waveform"]
         tts["closed"] += entry["closed"]
         tts["codes"] += entry["codes"]
         tts["limit"] += limit
