@@ -48,3 +48,31 @@ def test_base_components_refuse_models_they_do_not_fit(tmp_path):
         tiny_model(pretrained=True, audio_config={"intermediate_size": 96})
     with pytest.raises(BaseComponentsMissing, match="uas_audio.base_components.build"):
         load_base_components(tiny_model(), tmp_path)
+
+
+def test_language_model_text_teaches_the_targeted_format_the_rules_words_and_reading_the_audio_slot():
+    import json
+    from itertools import islice
+
+    from uas_audio.base_components.build import lm_texts
+    from uas_audio.processing.chatml import AUDIO_BOS, AUDIO_EOS
+
+    texts = list(islice(lm_texts(0, targeted=True, rule_phrasing=0.5, context_reading=0.5), 600))
+    assert any("in a concise format" in t and AUDIO_BOS not in t for t in texts)  # targeted turns
+    assert any(" pace, " in t and " pitch, " in t and " intonation" in t for t in texts)  # the rules' phrasing
+    reading = [t for t in texts if AUDIO_BOS in t]
+    assert len(reading) > 20
+    for text in reading:  # every answered value is in the words of the audio slot: read, not guessed
+        slot = text.split(AUDIO_BOS)[1].split(AUDIO_EOS)[0].lower()
+        answer = json.loads(text.split("<|im_start|>assistant\n")[1].split("<|im_end|>")[0])
+        values = []
+        for key, value in answer.items():
+            for leaf in (value.values() if isinstance(value, dict) else [value]):
+                if isinstance(leaf, list):
+                    values += [e["label"] for e in leaf]
+                elif isinstance(leaf, str) and key != "nonLinguisticEvents":
+                    values.append(leaf)
+        assert all(v.lower() in slot for v in values), (values, slot)
+    # with the three options off the stream is the first shipped language model's: none of these turns
+    plain = list(islice(lm_texts(0, targeted=False), 600))
+    assert not any(AUDIO_BOS in t or "in a concise format" in t for t in plain)

@@ -141,6 +141,12 @@ def test_fast_quickstart_writes_report_and_resumes(tmp_path, capsys):
     assert f"RESULT quickstart_perception_gain: {gain:.1f} points (target >= 10)" in report
     assert "RESULT quickstart_perception_from_audio: " in report
     assert "## Stage 2: aligning the projector" in report
+    # stage 2 measured on the held-out clips' one-field rows: initial projector, stage 2, stage 2 with rotated audio
+    heldout = json.loads((out / ".steps" / "train_uas.json").read_text())["stage2_heldout"]
+    assert heldout["rows"] > 0 and all(heldout[k] > 0 for k in ("before", "after", "after_rotated_audio"))
+    drop = 100 * (heldout["before"] - heldout["after"]) / heldout["before"]
+    assert f"RESULT quickstart_stage2_heldout_loss_drop: {drop:.1f} % (target >= 30)" in report
+    assert f"with the initial projector to {heldout['after']:.3f} after stage 2" in report
 
     # stage 3 trains on the recipe's mixture, TTS included: targets from the speech tokenizer trained on the clips
     train_uas = json.loads((out / ".steps" / "train_uas.json").read_text())
@@ -167,8 +173,9 @@ def test_fast_quickstart_writes_report_and_resumes(tmp_path, capsys):
     _check_speak_heldout(out, split["heldout"])
 
     printed = capsys.readouterr().out
-    assert printed.rstrip().splitlines()[-2].startswith("RESULT quickstart_perception_gain: ")
-    assert printed.rstrip().splitlines()[-1].startswith("RESULT quickstart_perception_from_audio: ")
+    assert printed.rstrip().splitlines()[-3].startswith("RESULT quickstart_perception_gain: ")
+    assert printed.rstrip().splitlines()[-2].startswith("RESULT quickstart_perception_from_audio: ")
+    assert printed.rstrip().splitlines()[-1].startswith("RESULT quickstart_stage2_heldout_loss_drop: ")
     before = (out / "data" / "synth" / "dataset").stat().st_mtime_ns
     assert run_quickstart(out=out, fast=True, seed=3) == 0
     printed = capsys.readouterr().out

@@ -54,10 +54,13 @@ class BuildConfig:
     """Sizes, steps and seeds of the build; the defaults made the shipped files."""
 
     seed: int = 0
-    lm_steps: int = 300
+    lm_steps: int = 1000
     lm_batch: int = 8
     lm_block: int = 256
     lm_learning_rate: float = 3e-3
+    lm_targeted: bool = True  # False: the first shipped LM (no targeted-format turns)
+    lm_rule_phrasing: float = 0.5  # share of records worded as the rule synthesis words them (0: the first LM)
+    lm_context_reading: float = 0.5  # share of records also asked about with their description in the audio slot
     encoder_corpus_seed: int = 1000
     encoder_clips: int = 1200
     encoder_steps: int = 1200
@@ -82,12 +85,87 @@ def _chat(user: str, answer: str) -> str:
     return f"<|im_start|>user\n{user}{IM_END}\n<|im_start|>assistant\n{answer}{IM_END}\n"
 
 
-def lm_texts(seed: int):
-    """Endless generated training text: sentences and task-format chat turns with randomly drawn answers."""
+#: The words the rule synthesis (``uas_audio.annotate.synthesize.RuleSynthesizer``) writes its records in: prosody
+#: "<pace> pace, <level> pitch, <range> intonation", timbre "<tone>, <clarity> voice", discrete events "<brightness>
+#: <kind> sound, <repeats>, <hits> at <times> s", continuous events with their fixed characteristics. The language
+#: model learns the phrases with uniformly drawn words (which word a clip gets is what listening decides).
+RULE_PHRASES = {
+    "pace": ("slow", "moderate", "fast"), "level": ("low", "medium", "high"), "range": ("narrow", "moderate", "wide"),
+    "tone": ("warm, dark", "balanced", "bright"), "clarity": ("clear", "slightly muffled", "noisy"),
+    "discrete": ("beep", "chime", "door slam", "knock", "click", "clap"), "brightness": ("sharp", "dull", "crisp"),
+    "kind": ("tonal", "percussive"), "continuous": ("mains hum", "music", "hiss", "rumble", "rain"),
+    "hiss": ("white", "pink", "brown"),
+}
+
+
+def _rule_phrased(rng: random.Random, record: dict) -> dict:
+    """``record`` reworded in the rule synthesis's phrases (:data:`RULE_PHRASES`), every word drawn uniformly;
+    the description is the rule synthesis's own sentence for the drawn events."""
+    from .. import schema
+    from ..annotate.synthesize import RuleSynthesizer
+
+    w = RULE_PHRASES
+    para = record[schema.PARALINGUISTICS]
+    if para["prosody"] is not None:
+        para["prosody"] = (f"{rng.choice(w['pace'])} pace, {rng.choice(w['level'])} pitch, "
+                           f"{rng.choice(w['range'])} intonation")
+        para["timbre"] = f"{rng.choice(w['tone'])}, {rng.choice(w['clarity'])} voice"
+        if rng.random() < 0.5:  # the rules leave the accent null without an accent classifier
+            para["accent"] = None
+    label_key, characteristic_key = schema.SOUND_EVENT_KEYS
+    discrete = []
+    for label in rng.sample(w["discrete"], rng.choice((0, 0, 1, 1, 2))):
+        repeats, hits = rng.choice((1, 1, 2, 3)), rng.choice((1, 1, 1, 2))
+        times = ", ".join(f"{t:.1f}" for t in sorted(rng.uniform(0.1, 4.0) for _ in range(hits)))
+        discrete.append({label_key: label, characteristic_key:
+                         f"{rng.choice(w['brightness'])} {rng.choice(w['kind'])} sound, "
+                         + ("once" if repeats == 1 else f"{repeats} times in a row") + ", "
+                         + ("once" if hits == 1 else f"{hits} times") + f" at {times} s"})
+    continuous = []
+    for label in rng.sample(w["continuous"], rng.choice((0, 1, 1, 2))):
+        characteristic = {"mains hum": f"steady {rng.choice((50, 60))} Hz electrical hum with harmonics",
+                          "music": "sustained tonal sound", "hiss": f"steady {rng.choice(w['hiss'])}-noise hiss",
+                          "rumble": "low-frequency rumble"}.get(label, f"steady background at {-rng.randint(20, 70)} dBFS")
+        continuous.append({label_key: label, characteristic_key: characteristic})
+    description, discrete_key, continuous_key = schema.EVENT_KEYS
+    record[schema.NON_LINGUISTIC_EVENTS] = {
+        description: RuleSynthesizer._description(record[schema.TRANSCRIPTION] is not None, para["gender"], discrete,
+                                                  continuous),
+        discrete_key: discrete, continuous_key: continuous}
+    return record
+
+
+def _context_text(record: dict) -> str:
+    """What a listener would say of the clip, in words: the spoken words, the caption (scene, speaker traits) and
+    each sound event with its characteristic. It fills the audio slot of a context-reading turn."""
+    from .. import schema
+    from ..trainers.tasks import caption_text
+
+    parts = [f'The speaker says: "{record[schema.TRANSCRIPTION]}"'] if record[schema.TRANSCRIPTION] else []
+    parts.append(caption_text(record))
+    label_key, characteristic_key = schema.SOUND_EVENT_KEYS
+    _, discrete_key, continuous_key = schema.EVENT_KEYS
+    for key, name in ((discrete_key, "Sounds"), (continuous_key, "Background")):
+        events = record[schema.NON_LINGUISTIC_EVENTS][key]
+        if events:
+            parts.append(f"{name}: " + "; ".join(f"{e[label_key]} ({e[characteristic_key]})" for e in events) + ".")
+    return " ".join(parts)
+
+
+def lm_texts(seed: int, targeted: bool = True, rule_phrasing: float = 0.0, context_reading: float = 0.0):
+    """Endless generated training text: sentences and task-format chat turns with randomly drawn answers.
+    ``targeted`` adds, per record, one targeted turn (the targeted prompt of 1-3 fields, one field half the time,
+    answered with the JSON of those fields only), the format stage 2's one-field rows and the targeted readout
+    use; ``rule_phrasing`` is the share of records worded in the rule synthesis's phrases (:func:`_rule_phrased`);
+    ``context_reading`` the share of records asked about once more (a targeted prompt of 1-3 fields, or the holistic
+    prompt one time in four) with the record in words (:func:`_context_text`) between ``<|audio_bos|>`` and
+    ``<|audio_eos|>`` where a clip's audio goes: the language model learns to answer from what the audio slot holds,
+    the reading a pretrained LLM brings to the paper's stage 2."""
     from .. import schema
     from ..processing.build_tokenizer import _sentence, _uas_record
     from ..qa import QAGenerator
-    from ..trainers.tasks import caption_text, compact_uas_json
+    from ..processing.chatml import AUDIO_BOS, AUDIO_EOS
+    from ..trainers.tasks import TARGETED_PATHS, caption_text, compact_uas_json, targeted_json
 
     rng = random.Random(seed)
     qa = QAGenerator(seed=seed)
@@ -95,6 +173,8 @@ def lm_texts(seed: int):
         records = []
         for _ in range(64):
             record = _uas_record(rng)
+            if rule_phrasing and rng.random() < rule_phrasing:
+                record = _rule_phrased(rng, record)
             try:
                 compact = compact_uas_json(record)
             except Exception:  # a generated value the schema refuses: skip the record
@@ -108,6 +188,18 @@ def lm_texts(seed: int):
                 yield _chat(schema.ASR_PROMPT, record[schema.TRANSCRIPTION])
                 yield _chat(schema.tts_prompt(record[schema.TRANSCRIPTION]), "")
             yield _chat(schema.CAPTION_PROMPT, caption_text(json.loads(compact)))
+            if targeted:
+                chosen = set(rng.sample(TARGETED_PATHS, rng.choice((1, 1, 2, 3))))
+                paths = [p for p in schema.FIELD_PATHS if p in chosen]
+                yield _chat(schema.targeted_prompt(paths), targeted_json(json.loads(compact), paths))
+            if context_reading and rng.random() < context_reading:
+                slot = f"{AUDIO_BOS}{_context_text(json.loads(compact))}{AUDIO_EOS}"
+                if rng.random() < 0.25:
+                    yield _chat(slot + schema.HOLISTIC_PROMPT, compact)
+                else:
+                    chosen = set(rng.sample(TARGETED_PATHS, rng.choice((1, 1, 2, 3))))
+                    paths = [p for p in schema.FIELD_PATHS if p in chosen]
+                    yield _chat(slot + schema.targeted_prompt(paths), targeted_json(json.loads(compact), paths))
             yield " ".join(_sentence(rng) for _ in range(rng.randint(1, 4))) + "\n"
         for row in rows:
             user = "".join(p["text"] for p in row["messages"][0]["content"] if p["type"] == "text")
@@ -128,7 +220,7 @@ def build_language_model(config: BuildConfig, out: Path, log=print) -> dict:
     torch.manual_seed(config.seed)
     model = AutoModelForCausalLM.from_config(text_config)
     model.train()
-    texts = lm_texts(config.seed)
+    texts = lm_texts(config.seed, config.lm_targeted, config.lm_rule_phrasing, config.lm_context_reading)
     buffer: list[int] = []
 
     def batch():
@@ -164,8 +256,15 @@ def build_language_model(config: BuildConfig, out: Path, log=print) -> dict:
             "batch": f"{config.lm_batch} blocks of {config.lm_block} tokens", "learning_rate": config.lm_learning_rate,
             "data": "generated text (uas_audio.base_components.build.lm_texts, seed "
                     f"{config.seed}): English sentences of the tokenizer's grammar; chat turns with the holistic, "
-                    "ASR, caption and TTS prompts and UAS-QA questions, answered from UAS records whose values are "
-                    "drawn uniformly at random (no audio, no corpus labels)",
+                    "ASR, caption and TTS prompts and UAS-QA questions"
+                    + (", and the targeted prompt of 1-3 fields answered with those fields' JSON"
+                       if config.lm_targeted else "")
+                    + ", answered from UAS records whose values are drawn uniformly at random (no audio, no corpus "
+                    "labels)"
+                    + (f"; {config.lm_rule_phrasing:.0%} of the records worded in the rule synthesis's phrases "
+                       "(RULE_PHRASES), their words drawn uniformly too" if config.lm_rule_phrasing else "")
+                    + (f"; {config.lm_context_reading:.0%} of the records asked about again with the record in words "
+                       "between <|audio_bos|> and <|audio_eos|> (context reading)" if config.lm_context_reading else ""),
             "loss_first_100": round(sum(losses[:100]) / len(losses[:100]), 3),
             "loss_last_100": round(sum(losses[-100:]) / len(losses[-100:]), 3),
             "loss_fresh_text": round(sum(held) / len(held), 3),
@@ -492,7 +591,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parts", nargs="+", choices=("lm", "encoder"), default=["lm", "encoder"])
     parser.add_argument("--work", default=None, help="folder for the synthetic pretraining clips (default: temporary)")
     for field, value in asdict(BuildConfig()).items():
-        parser.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=value)
+        kind = (lambda text: text.lower() in ("1", "true", "yes")) if isinstance(value, bool) else type(value)
+        parser.add_argument(f"--{field.replace('_', '-')}", type=kind, default=value)
     args = parser.parse_args(argv)
     config = BuildConfig(**{f: getattr(args, f) for f in asdict(BuildConfig())})
     provenance = build(config, args.out, args.work, tuple(args.parts))
