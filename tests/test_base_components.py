@@ -76,3 +76,12 @@ def test_language_model_text_teaches_the_targeted_format_the_rules_words_and_rea
     # with the three options off the stream is the first shipped language model's: none of these turns
     plain = list(islice(lm_texts(0, targeted=False), 600))
     assert not any(AUDIO_BOS in t or "in a concise format" in t for t in plain)
+
+
+def test_build_command_reads_boolean_options_strictly(capsys):
+    from uas_audio.base_components.build import main
+
+    with pytest.raises(SystemExit) as exit_info:  # refused before anything is built
+        main(["--lm-targeted", "maybe", "--out", "unused"])
+    assert exit_info.value.code == 2
+    assert "expected true or false, got 'maybe'" in capsys.readouterr().err

@@ -219,8 +219,8 @@ def _split(run: _Run) -> dict:
     return {"train": train, "heldout": heldout}
 
 
-def _annotated_train(run: _Run, part: str = "train"):
-    """Accepted annotation records of the training clips (``part="heldout"``: of the held-out clips)."""
+def _annotated(run: _Run, part: str = "train"):
+    """Accepted annotation records of the split's ``part``: the training clips, or ``"heldout"``."""
     from .annotate import load_annotations
 
     ids = set(run.results["split"][part])
@@ -238,7 +238,7 @@ def _qa(run: _Run) -> dict:
     from .qa import build_qa
 
     out = run.out / "data" / "uas-qa"
-    stats = build_qa(_annotated_train(run), out, seed=run.settings.seed)
+    stats = build_qa(_annotated(run), out, seed=run.settings.seed)
     return {"dir": str(out), "questions": sum(stats.get("questions", {}).values())
             if isinstance(stats.get("questions"), dict) else stats.get("questions")}
 
@@ -251,7 +251,7 @@ def _rows(run: _Run, task: str):
 
         return T.qa_rows(datasets.load_dataset("parquet", data_files=str(Path(run.results["qa"]["dir"]) / "qa.parquet"),
                                                split="train"))
-    return T.build_task(task, _annotated_train(run))
+    return T.build_task(task, _annotated(run))
 
 
 def _speech_tokenizer(run: _Run) -> dict:
@@ -301,7 +301,7 @@ def _tts_rows(run: _Run):
     from .trainers import tasks as T
 
     tokenizer = UASSpeechTokenizer.from_pretrained(run.results["speech_tokenizer"]["dir"]).eval()
-    return T.tts_rows(_annotated_train(run), encode=tokenizer.encode_for_processor)
+    return T.tts_rows(_annotated(run), encode=tokenizer.encode_for_processor)
 
 
 def _train_kwargs(run: _Run) -> dict:
@@ -338,15 +338,13 @@ def _stage2_heldout(run: _Run) -> dict:
     from .trainers import tasks as T
     from .trainers.heldout import rotate_audio, rows_loss
 
-    rows = list(T.build_task(T.FIELDS, _annotated_train(run, "heldout")))
-    out = {"rows": len(rows)}
-    for name, folder in (("before", _initial_model(run)), ("after", run.out / "models" / "uas-audio" / "stage2")):
-        model = UASAudioForConditionalGeneration.from_pretrained(folder)
-        processor = AutoProcessor.from_pretrained(folder)
-        out[name] = rows_loss(model, processor, rows)["loss"]
-        if name == "after":
-            out["after_rotated_audio"] = rows_loss(model, processor, rotate_audio(rows))["loss"]
-    return out
+    def load(folder):
+        return UASAudioForConditionalGeneration.from_pretrained(folder), AutoProcessor.from_pretrained(folder)
+
+    rows = list(T.build_task(T.FIELDS, _annotated(run, "heldout")))
+    initial, stage2 = load(_initial_model(run)), load(run.out / "models" / "uas-audio" / "stage2")
+    return {"rows": len(rows), "before": rows_loss(*initial, rows)["loss"], "after": rows_loss(*stage2, rows)["loss"],
+            "after_rotated_audio": rows_loss(*stage2, rotate_audio(rows))["loss"]}
 
 
 _QUIET = False  # True in the second process of the parallel training: no progress bars interleaved with the first's
@@ -739,7 +737,7 @@ def _evaluate(run: _Run) -> dict:
                                                                  desc=f"held-out MCQ: {name}"))
         shuffled[name] = perception_accuracy(blind, choose_options(model, processor, blind, readout=READOUT,
                                                                    desc=f"held-out MCQ, audio shuffled: {name}"))
-    training = [r["uas"] for r in _annotated_train(run).select_columns(["uas"])]
+    training = [r["uas"] for r in _annotated(run).select_columns(["uas"])]
     return {"num_items": len(items), "num_clips": len(run.results["split"]["heldout"]), "readout": READOUT,
             "scores": scores, "shuffled": shuffled, "chance": chance_accuracy(items),
             "majority": majority_accuracy(items, training)}
@@ -912,7 +910,11 @@ def _stage2_drop(losses: list[float]) -> tuple[float, float, float] | None:
         return None
     k = max(1, len(losses) // 5)
     first, last = sum(losses[:k]) / k, sum(losses[-k:]) / k
-    return first, last, 100 * (first - last) / first
+    return first, last, _percent_drop(first, last)
+
+
+def _percent_drop(before: float, after: float) -> float:
+    return 100 * (before - after) / before
 
 
 def _stage2_heldout_sentence(heldout: dict | None) -> str:
@@ -922,7 +924,7 @@ def _stage2_heldout_sentence(heldout: dict | None) -> str:
     before, after, rotated = heldout["before"], heldout["after"], heldout["after_rotated_audio"]
     return (f" On the {heldout['rows']} one-field rows of the held-out clips (never trained on) the loss falls from "
             f"{before:.3f} nats per token with the initial projector to {after:.3f} after stage 2, a drop of "
-            f"{100 * (before - after) / before:.0f} %; with each row's audio swapped for another held-out clip's "
+            f"{_percent_drop(before, after):.0f} %; with each row's audio swapped for another held-out clip's "
             f"the stage-2 model scores {rotated:.3f}, so {100 * (rotated - after) / before:.0f} of those points "
             "come from the clip's own audio, the rest from the format and label priors the projector learned.")
 
@@ -931,7 +933,7 @@ def _stage2_result(run: _Run) -> list[str]:
     heldout = run.results.get("train_uas", {}).get("stage2_heldout")
     if not heldout:
         return []
-    drop = 100 * (heldout["before"] - heldout["after"]) / heldout["before"]
+    drop = _percent_drop(heldout["before"], heldout["after"])
     return [f"RESULT quickstart_stage2_heldout_loss_drop: {drop:.1f} % (target >= 30)"]
 
 

@@ -152,6 +152,15 @@ def _context_text(record: dict) -> str:
     return " ".join(parts)
 
 
+def _targeted_paths(rng: random.Random) -> list[str]:
+    """1-3 targeted fields (one half the time), drawn from ``TARGETED_PATHS``, in schema order."""
+    from .. import schema
+    from ..trainers.tasks import TARGETED_PATHS
+
+    chosen = set(rng.sample(TARGETED_PATHS, rng.choice((1, 1, 2, 3))))
+    return [p for p in schema.FIELD_PATHS if p in chosen]
+
+
 def lm_texts(seed: int, targeted: bool = True, rule_phrasing: float = 0.0, context_reading: float = 0.0):
     """Endless generated training text: sentences and task-format chat turns with randomly drawn answers.
     ``targeted`` adds, per record, one targeted turn (the targeted prompt of 1-3 fields, one field half the time,
@@ -165,7 +174,7 @@ def lm_texts(seed: int, targeted: bool = True, rule_phrasing: float = 0.0, conte
     from ..processing.build_tokenizer import _sentence, _uas_record
     from ..qa import QAGenerator
     from ..processing.chatml import AUDIO_BOS, AUDIO_EOS
-    from ..trainers.tasks import TARGETED_PATHS, caption_text, compact_uas_json, targeted_json
+    from ..trainers.tasks import caption_text, compact_uas_json, targeted_json
 
     rng = random.Random(seed)
     qa = QAGenerator(seed=seed)
@@ -187,19 +196,18 @@ def lm_texts(seed: int, targeted: bool = True, rule_phrasing: float = 0.0, conte
             if record[schema.TRANSCRIPTION]:
                 yield _chat(schema.ASR_PROMPT, record[schema.TRANSCRIPTION])
                 yield _chat(schema.tts_prompt(record[schema.TRANSCRIPTION]), "")
-            yield _chat(schema.CAPTION_PROMPT, caption_text(json.loads(compact)))
+            parsed = json.loads(compact)
+            yield _chat(schema.CAPTION_PROMPT, caption_text(parsed))
             if targeted:
-                chosen = set(rng.sample(TARGETED_PATHS, rng.choice((1, 1, 2, 3))))
-                paths = [p for p in schema.FIELD_PATHS if p in chosen]
-                yield _chat(schema.targeted_prompt(paths), targeted_json(json.loads(compact), paths))
+                paths = _targeted_paths(rng)
+                yield _chat(schema.targeted_prompt(paths), targeted_json(parsed, paths))
             if context_reading and rng.random() < context_reading:
-                slot = f"{AUDIO_BOS}{_context_text(json.loads(compact))}{AUDIO_EOS}"
+                slot = f"{AUDIO_BOS}{_context_text(parsed)}{AUDIO_EOS}"
                 if rng.random() < 0.25:
                     yield _chat(slot + schema.HOLISTIC_PROMPT, compact)
                 else:
-                    chosen = set(rng.sample(TARGETED_PATHS, rng.choice((1, 1, 2, 3))))
-                    paths = [p for p in schema.FIELD_PATHS if p in chosen]
-                    yield _chat(slot + schema.targeted_prompt(paths), targeted_json(json.loads(compact), paths))
+                    paths = _targeted_paths(rng)
+                    yield _chat(slot + schema.targeted_prompt(paths), targeted_json(parsed, paths))
             yield " ".join(_sentence(rng) for _ in range(rng.randint(1, 4))) + "\n"
         for row in rows:
             user = "".join(p["text"] for p in row["messages"][0]["content"] if p["type"] == "text")
@@ -585,14 +593,22 @@ def build(config: BuildConfig, out: str | Path = BASE_DIR, work: str | Path | No
     return provenance
 
 
+def _flag(text: str) -> bool:
+    """A boolean option's value: true/false (also yes/no, 1/0); anything else is refused, not read as false."""
+    value = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}.get(text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(BASE_DIR), help="folder for the safetensors and base.json")
     parser.add_argument("--parts", nargs="+", choices=("lm", "encoder"), default=["lm", "encoder"])
     parser.add_argument("--work", default=None, help="folder for the synthetic pretraining clips (default: temporary)")
     for field, value in asdict(BuildConfig()).items():
-        kind = (lambda text: text.lower() in ("1", "true", "yes")) if isinstance(value, bool) else type(value)
-        parser.add_argument(f"--{field.replace('_', '-')}", type=kind, default=value)
+        parser.add_argument(f"--{field.replace('_', '-')}", type=_flag if isinstance(value, bool) else type(value),
+                            default=value)
     args = parser.parse_args(argv)
     config = BuildConfig(**{f: getattr(args, f) for f in asdict(BuildConfig())})
     provenance = build(config, args.out, args.work, tuple(args.parts))

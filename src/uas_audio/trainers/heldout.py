@@ -5,7 +5,6 @@ alone). Stage 2's report uses it to show the projector aligning, and how much of
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,7 +31,7 @@ def rotate_audio(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def rows_loss(model, processor, rows: Sequence[dict[str, Any]], batch_size: int = 16) -> dict[str, float]:
+def rows_loss(model, processor, rows: Sequence[dict[str, Any]], batch_size: int = 16) -> dict[str, float | int]:
     """Mean cross-entropy (nats per token) over the assistant tokens of ``rows`` (labels as in training: the
     assistant content and its ``<|im_end|>``), with the model in eval mode and no gradient; also the token count."""
     import torch
@@ -60,7 +59,7 @@ def rows_loss(model, processor, rows: Sequence[dict[str, Any]], batch_size: int 
         model.train(was_training)
     if tokens == 0:
         raise ValueError("rows_loss: the rows have no assistant tokens")
-    return {"loss": total / tokens, "tokens": tokens, "perplexity": math.exp(min(total / tokens, 50.0))}
+    return {"loss": total / tokens, "tokens": tokens}
 
 
 __all__ = ["rotate_audio", "rows_loss"]
