@@ -22,12 +22,11 @@ so no evaluation clip is among them; their labels are never read). Each step tak
   out the other crop of its own clip among the batch's crops (InfoNCE, temperature ``temperature``), the
   COLA / BYOL-A idea: what two stretches of one recording share — the voice, the recording, the background — is
   what the features keep, in every token;
-- *prosody* (``--prosody-weight``, off for the shipped file): from each frame, YIN's log-F0 (voiced frames), voicing and aperiodicity, and from each audio token
-  its crop's mean voiced log-F0 and voiced fraction: measurements of the signal by the package's own DSP
-  (``uas_audio.annotate.experts.pitch.yin_track``), the "prosody worker" of PASE (Pascual et al. 2019), so the
-  tokens carry the voice's pitch level and voicing that the paralinguistic fields are heard from. Measured once
-  (docs/training.md): the probe's gender rose, but a tiny model trained on the quickstart's gender questions alone
-  listened worse from it (38 % against 71 % held out, 42 items), so the shipped encoder leaves it out.
+- *prosody* (``--prosody-weight``, 1 for the shipped file): from each frame, YIN's log-F0 (voiced frames), voicing
+  and aperiodicity, and from each audio token its crop's mean voiced log-F0 and voiced fraction: measurements of the
+  signal by the package's own DSP (``uas_audio.annotate.experts.pitch.yin_track``), the "prosody worker" of PASE
+  (Pascual et al. 2019), so the tokens carry the voice's pitch level and voicing that the paralinguistic fields are
+  heard from. Its effect on the perception ablation is measured in docs/training.md.
 
 No perception label enters either pretraining. ``base.json`` records the data, objectives, steps, seeds, losses
 and, as a measurement only (never a training signal), how well a logistic probe on the pooled encoder output
@@ -54,7 +53,7 @@ class BuildConfig:
     """Sizes, steps and seeds of the build; the defaults made the shipped files."""
 
     seed: int = 0
-    lm_steps: int = 1000
+    lm_steps: int = 3000  # 1000: the LM of 2026-12-04 (it guessed the targeted prompt's JSON keys)
     lm_batch: int = 8
     lm_block: int = 256
     lm_learning_rate: float = 3e-3
@@ -63,13 +62,13 @@ class BuildConfig:
     lm_context_reading: float = 0.5  # share of records also asked about with their description in the audio slot
     encoder_corpus_seed: int = 1000
     encoder_clips: int = 1200
-    encoder_steps: int = 1200
+    encoder_steps: int = 2400  # 1200: the first encoder
     encoder_batch: int = 32
     crop_frames: int = 200
     mask_span: int = 10
     mask_fraction: float = 0.3
     temperature: float = 0.1
-    prosody_weight: float = 0.0  # 0: the shipped encoder (reconstruction + contrast); > 0 adds the prosody targets
+    prosody_weight: float = 1.0  # 0: the first encoder (reconstruction + contrast only)
     encoder_learning_rate: float = 2e-3
     stack_factor: int = 4
     probe_corpus_seed: int = 2000
