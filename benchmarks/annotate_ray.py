@@ -117,9 +117,11 @@ def main() -> None:
     print()
     print(f"per-row overhead of the Ray engine (marginal, 1 worker minus local): {overhead_ms:.1f} ms "
           f"(the local runner's marginal time per row: {marginal('local') * 1000:.1f} ms)")
-    print(f"RESULT ray_rows_equal_local: {sum(equal.values())} engines of 2 (target == 2)")
-    print(f"RESULT ray_per_row_overhead: {overhead_ms:.1f} ms/row (target <= {marginal('local') * 1000:.1f})")
-    print(f"RESULT ray_2_workers_vs_1: {marginal('ray1') / marginal('ray2'):.2f} x marginal rows/s (target >= 1.0)")
+    from uas_audio.evaluation.result_lines import result_line
+    print(result_line("ray_rows_equal_local", sum(equal.values()), "engines of 2", "==", 2, digits=0))
+    print(result_line("ray_per_row_overhead", overhead_ms, "ms/row", "<=", marginal("local") * 1000))
+    print(result_line("ray_2_workers_vs_1", marginal("ray1") / marginal("ray2"), "x marginal rows/s", ">=", 1.0,
+                      digits=2))
 
 
 if __name__ == "__main__":

@@ -423,6 +423,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"| stage | clips | audio (s) | CPU (s) | x real time per core |\n|---|---|---|---|---|\n"
           f"| signal experts + rules | {len(rows)} | {audio:.1f} | {cpu:.2f} | {rtf:.0f} |\n")
 
+    from uas_audio.evaluation.result_lines import result_line
+
     def rate(k_n):
         return 100.0 * k_n[0] / k_n[1] if k_n[1] else 0.0
 
@@ -432,18 +434,18 @@ def main(argv: list[str] | None = None) -> None:
         other = [i for i in sel if not i["row"]["speech"]]
         recall = 100.0 * sum(speech_presence(i["m"])[0] for i in speech) / max(1, len(speech))
         false = 100.0 * sum(speech_presence(i["m"])[0] for i in other) / max(1, len(other))
-        print(f"RESULT speech_recall_{part}: {recall:.1f} % (target >= 97)")
-        print(f"RESULT false_speech_{part}: {false:.1f} % (target <= 5)")
+        print(result_line(f"speech_recall_{part}", recall, "%", ">=", 97))
+        print(result_line(f"false_speech_{part}", false, "%", "<=", 5))
         right, emitted, total, per = gender[(part, f"rules, confidence >= {MIN_GENDER_CONFIDENCE}")]
-        print(f"RESULT gender_accuracy_emitted_{part}: {rate((right, emitted)):.1f} % (target >= 92)")
+        print(result_line(f"gender_accuracy_emitted_{part}", rate((right, emitted)), "%", ">=", 92))
         for g in ("Male", "Female"):
-            print(f"RESULT gender_recall_{g.lower()}_{part}: {rate(per[g]):.1f} % (target >= 88)")
-        print(f"RESULT event_precision_{part}: {rate(events[(part, f'confidence >= {MIN_EVENT_CONFIDENCE}')]):.1f} % "
-              f"(target >= 80)")
+            print(result_line(f"gender_recall_{g.lower()}_{part}", rate(per[g]), "%", ">=", 88))
+        print(result_line(f"event_precision_{part}", rate(events[(part, f"confidence >= {MIN_EVENT_CONFIDENCE}")]), "%",
+                          ">=", 80))
     for speaker, (wer, kind) in asr.items():
         if kind.startswith("clean"):
-            print(f"RESULT asr_wer_{speaker.split()[-1]}: {100 * wer:.1f} % (target <= 30)")
-    print(f"RESULT annotate_real_rtf: {rtf:.1f} x real time per core (target >= 100)")
+            print(result_line(f"asr_wer_{speaker.split()[-1]}", 100 * wer, "%", "<=", 30))
+    print(result_line("annotate_real_rtf", rtf, "x real time per core", ">=", 100))
 
 
 if __name__ == "__main__":

@@ -132,11 +132,12 @@ def main() -> None:
         growth = runs[1]["peak_rss_mb"] - runs[0]["peak_rss_mb"]
         print(f"\npeak RSS growth from {runs[0]['clips']} to {runs[1]['clips']} clips: {growth:+.0f} MB")
     rtf = min(r["audio_s"] / r["cpu_s"] for r in runs)
-    print(f"RESULT annotate_rtf: {rtf:.1f} x real time per core (target >= 100)")
-    print(f"RESULT pitch_speedup_vs_pyin: {pitch['pyin_s'] / pitch['ours_s']:.1f} x (target >= 10)")
-    print(f"RESULT pitch_f0_error: {pitch['ours_err']:.2f} Hz (target <= {pitch['pyin_err']:.2f})")
+    from uas_audio.evaluation.result_lines import result_line
+    print(result_line("annotate_rtf", rtf, "x real time per core", ">=", 100))
+    print(result_line("pitch_speedup_vs_pyin", pitch["pyin_s"] / pitch["ours_s"], "x", ">=", 10))
+    print(result_line("pitch_f0_error", pitch["ours_err"], "Hz", "<=", pitch["pyin_err"], digits=2))
     if len(runs) == 2:
-        print(f"RESULT annotate_peak_rss_growth: {growth:.0f} MB (target <= 50)")
+        print(result_line("annotate_peak_rss_growth", growth, "MB", "<=", 50, digits=0))
 
 
 if __name__ == "__main__":

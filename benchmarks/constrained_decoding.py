@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 import uas_audio
+from uas_audio.evaluation.result_lines import result_line
 from uas_audio.pipelines.constrained import (
     BudgetedGrammarProcessor,
     TimbreGenderGuard,
@@ -171,8 +172,8 @@ def main() -> None:
               f"{r['constrained_tok_s']:>24.1f}{r['overhead_pct']:>12.1f}")
     print(f"grammar compile: first {first_ms:.1f} ms, cached {cached_ms:.3f} ms")
     roomy = [r for r in rows if r["setting"] == "roomy"][-1]
-    print(f"RESULT constraint_overhead: {roomy['overhead_pct']:.1f} % (target <= 15)")
-    print(f"RESULT cached_compile_ms: {cached_ms:.3f} ms (target <= 10)")
+    print(result_line("constraint_overhead", roomy["overhead_pct"], "%", "<=", 15))
+    print(result_line("cached_compile_ms", cached_ms, "ms", "<=", 10, digits=3))
 
 
 if __name__ == "__main__":

@@ -316,7 +316,8 @@ def main() -> None:
     if runs_plain:
         print(f"baseline valid: {valid_plain}/{runs_plain} ({100.0 * valid_plain / runs_plain:.1f} %) of the plain-mask "
               "runs (below-minimum budgets included: no record fits them)")
-    print(f"RESULT fuzz_pass_rate: {100.0 * passed / max(total, 1):.1f} % (target >= 100)")
+    from uas_audio.evaluation.result_lines import result_line
+    print(result_line("fuzz_pass_rate", 100.0 * passed / max(total, 1), "%", ">=", 100))
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
+from uas_audio.evaluation.result_lines import result_line
 from uas_audio.modeling.conversion import UNSUPPORTED, convert_audio_llm
 from uas_audio.processing import load_default_tokenizer
 
@@ -165,8 +166,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name:<14} {'no':<9} {reason}")
     for row in results:
         if row["inputs"].startswith("same features"):
-            print(f"RESULT conversion_max_abs_dlogit_{row['family']}: {row['delta']:.3g} logits "
-                  f"(target < {TARGET_DELTA:g})")
+            print(result_line(f"conversion_max_abs_dlogit_{row['family']}", row["delta"], "logits", "<", TARGET_DELTA,
+                              digits=3, style="g"))
 
 
 if __name__ == "__main__":

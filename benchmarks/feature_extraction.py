@@ -25,6 +25,7 @@ import torch
 from transformers import WhisperFeatureExtractor
 from transformers.utils import logging as hf_logging
 
+from uas_audio.evaluation.result_lines import result_line
 from uas_audio.processing import UASAudioFeatureExtractor
 
 SR = 16_000
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, elapsed in results:
         print(f"{name.ljust(width)}  {elapsed:8.3f}  {args.clips / elapsed:9.1f}  {seconds / elapsed:10.0f}")
     speedup = results[1][1] / results[0][1]
-    print(f"RESULT feature_extraction_speedup: {speedup:.2f} x (target >= {TARGET_SPEEDUP})")
+    print(result_line("feature_extraction_speedup", speedup, "x", ">=", TARGET_SPEEDUP, digits=2))
 
 
 if __name__ == "__main__":

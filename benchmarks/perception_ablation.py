@@ -430,9 +430,10 @@ def main(argv: list[str] | None = None) -> int:
               "A gain smaller than the seed-to-seed spread is not evidence either way at this scale.")
     else:
         print("one seed: no spread to compare the gains with; run without --quick for 3 seeds.")
+    from uas_audio.evaluation.result_lines import result_line
     for name, value in gains.items():
         if value is not None:
-            print(f"RESULT {name}: {value:.1f} points (target > 0)")
+            print(result_line(name, value, "points", ">", 0))
 
     def mean_of(variant: str, key: str) -> float | None:
         return summary[variant][key][0] if variant in summary and key in summary[variant] else None
@@ -446,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
                ("uas_over_caption_from_audio", gain("asr+uas", "audio", over="asr+caption"), "points", ">", 0)]
     for name, value, unit, op, target in targets:
         if value is not None:
-            print(f"RESULT {name}: {value:.1f} {unit} (target {op} {target})")
+            print(result_line(name, value, unit, op, target))
     return 0
 
 

@@ -23,23 +23,12 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-RESULT_LINE = re.compile(
-    r"^RESULT (?P<name>[\w.-]+): (?P<value>-?[\d.]+(?:e[+-]?\d+)?) (?P<unit>.*?) "
-    r"\(target (?P<op><=|>=|<|>|==) (?P<target>-?[\d.]+)\)\s*$"
-)
-_OPS = {"<=": float.__le__, ">=": float.__ge__, "<": float.__lt__, ">": float.__gt__, "==": float.__eq__}
-
-
 def parse_results(output: str) -> list[dict]:
-    """The RESULT lines of one script's output, each with whether its target is met."""
-    rows = []
-    for line in output.splitlines():
-        match = RESULT_LINE.match(line.strip())
-        if match:
-            row = match.groupdict()
-            row["met"] = _OPS[row["op"]](float(row["value"]), float(row["target"]))
-            rows.append(row)
-    return rows
+    """The RESULT lines of one script's output, each with whether its target is met (judged from the printed
+    numbers, which ``uas_audio.evaluation.result_lines.result_line`` never rounds across the target)."""
+    from uas_audio.evaluation.result_lines import parse_result_line
+
+    return [row for row in map(parse_result_line, output.splitlines()) if row is not None]
 
 
 def _machine() -> str:

@@ -184,8 +184,9 @@ def main(argv: list[str] | None = None) -> int:
                         ("bare loop, labelled-positions head", "labelled"),
                         ("uas-audio train (AudioSFTTrainer)", "trainer")):
         print(f"{label:<36}{best[name][0]:>12.2f}{best[name][1]:>15.2f}")
-    print(f"RESULT sft_trainer_overhead: {overhead:.1f} % (target <= 10)")
-    print(f"RESULT sft_trainer_loop_overhead: {loop_overhead:.1f} % (target <= 10)")
+    from uas_audio.evaluation.result_lines import result_line
+    print(result_line("sft_trainer_overhead", overhead, "%", "<=", 10))
+    print(result_line("sft_trainer_loop_overhead", loop_overhead, "%", "<=", 10))
     return 0
 
 

@@ -360,12 +360,14 @@ def main() -> None:
     by_name = {row["system"]: row for row in espeak_table}
     mcd_gap = by_name["iSTFT vocoder (ground-truth mel)"]["mcd_db"] - by_name["Griffin-Lim (ground-truth mel)"]["mcd_db"]
     wer_gap = by_name["resynthesis wav→codes→mel→wav"]["wer"] - by_name["original clip"]["wer"]
-    print(f"\nRESULT speech_head_rtf_tiny: {speed[0]['rtf']:.1f} x real time (target >= 10)")
+    print()
+    from uas_audio.evaluation.result_lines import result_line
+    print(result_line("speech_head_rtf_tiny", speed[0]["rtf"], "x real time", ">=", 10))
     # iSTFT vocoder's MCD minus Griffin-Lim's, and resynthesis WER minus the original clips', held-out espeak-ng
-    print(f"RESULT vocoder_mcd_vs_griffin_lim: {mcd_gap:.2f} dB (target < 0)")
-    print(f"RESULT resynthesis_wer_gap: {wer_gap:.1f} points (target <= 10)")
+    print(result_line("vocoder_mcd_vs_griffin_lim", mcd_gap, "dB", "<", 0, digits=2))
+    print(result_line("resynthesis_wer_gap", wer_gap, "points", "<=", 10))
     # the codec, the iSTFT vocoder and the HiFi-GAN peer, wall clock of the whole training (two processes by default)
-    print(f"RESULT speech_training_wall: {budget['train_wall_s'] / 60:.1f} minutes (target <= 10)")
+    print(result_line("speech_training_wall", budget["train_wall_s"] / 60, "minutes", "<=", 10))
 
 
 if __name__ == "__main__":

@@ -158,7 +158,8 @@ def main() -> None:
         else:
             print("peer: espeak-ng program not installed (apt-get install espeak-ng to add it)")
     print()
-    print(f"RESULT synth_rtf: {rtf:.1f} x real time (target >= {TARGET_RTF:g})")
+    from uas_audio.evaluation.result_lines import result_line
+    print(result_line("synth_rtf", rtf, "x real time", ">=", TARGET_RTF))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from transformers import Qwen2AudioConfig, Qwen2AudioForConditionalGeneration
 from transformers.utils import logging as hf_logging
 
 from uas_audio.audio import frames
+from uas_audio.evaluation.result_lines import result_line
 from uas_audio.modeling import UASAudioConfig, UASAudioForConditionalGeneration
 
 TARGET_SPEEDUP = 3.0
@@ -236,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     memory_ratio = peer.peak_memory_mb / ours.peak_memory_mb if ours.peak_memory_mb > 0 else float("nan")
     print(f"parameters: UAS-Audio {ours.parameters:,} vs Qwen2-Audio {peer.parameters:,} "
           f"({ours.parameters / peer.parameters:.3f}x); peak memory Qwen2-Audio / UAS-Audio: {memory_ratio:.2f}x")
-    print(f"RESULT train_step_speedup: {speedup:.2f} x (target >= {TARGET_SPEEDUP:g})")
+    print(result_line("train_step_speedup", speedup, "x", ">=", TARGET_SPEEDUP, digits=2))
 
 
 if __name__ == "__main__":

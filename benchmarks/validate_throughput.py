@@ -22,6 +22,7 @@ import time
 
 from jsonschema import Draft202012Validator
 
+from uas_audio.evaluation.result_lines import result_line
 from uas_audio.schema import (
     AGES,
     EMOTIONS,
@@ -170,8 +171,8 @@ def main(argv: list[str] | None = None) -> None:
           f"({'agree' if ontology_rejects == schema_rejects else 'DISAGREE'})")
     ours = n / rows[0][1]
     peer = n / rows[1][1]
-    print(f"RESULT validate_throughput: {ours:.0f} records/s (target >= 50000)")
-    print(f"RESULT validate_vs_jsonschema: {ours / peer:.1f} x (target >= 3)")
+    print(result_line("validate_throughput", ours, "records/s", ">=", 50000, digits=0))
+    print(result_line("validate_vs_jsonschema", ours / peer, "x", ">=", 3))
 
 
 if __name__ == "__main__":

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from uas_audio.evaluation.result_lines import result_line
 from uas_audio.evaluation.speech_quality import pocketsphinx_available
-from uas_audio.quickstart import QuickstartSettings, _shown, run_quickstart
+from uas_audio.quickstart import QuickstartSettings, run_quickstart
 from uas_audio.schema import UAS
 
 STEPS = ["synthesize", "validate", "composition", "annotate", "split", "qa", "speech_tokenizer", "train_uas",
@@ -138,14 +139,14 @@ def test_fast_quickstart_writes_report_and_resumes(tmp_path, capsys):
     assert report.count("content %") == 1 and "reasoning" not in report  # one name, one column
     gain = 100 * (evaluate["scores"]["UAS-Audio (stage 3)"]["perception"]
                   - evaluate["scores"]["ASR-only control"]["perception"])
-    assert f"RESULT quickstart_perception_gain: {_shown(gain, 10)} points (target >= 10)" in report
+    assert result_line("quickstart_perception_gain", gain, "points", ">=", 10) in report
     assert "RESULT quickstart_perception_from_audio: " in report
     assert "## Stage 2: aligning the projector" in report
     # stage 2 measured on the held-out clips' one-field rows: initial projector, stage 2, stage 2 with rotated audio
     heldout = json.loads((out / ".steps" / "train_uas.json").read_text())["stage2_heldout"]
     assert heldout["rows"] > 0 and all(heldout[k] > 0 for k in ("before", "after", "after_rotated_audio"))
     drop = 100 * (heldout["before"] - heldout["after"]) / heldout["before"]
-    assert f"RESULT quickstart_stage2_heldout_loss_drop: {_shown(drop, 30)} % (target >= 30)" in report
+    assert result_line("quickstart_stage2_heldout_loss_drop", drop, "%", ">=", 30) in report
     assert f"with the initial projector to {heldout['after']:.3f} after stage 2" in report
 
     # stage 3 trains on the recipe's mixture, TTS included: targets from the speech tokenizer trained on the clips
@@ -241,12 +242,3 @@ def test_speech_out_section_says_wer_not_measured_without_pocketsphinx(tmp_path)
     assert "| TTS: the stage-3 model speaks the transcript | - | - | - | - |" in section
     assert "did not close the speech span within its limit of 212 codes" in section
     assert "[TTS](speech-out/tts.wav)" in section
-
-
-def test_result_values_never_round_across_their_target():
-    # 46 of 462 answers is 9.957 points: one decimal would print 10.0 beside "target >= 10"
-    assert _shown(100 * 46 / 462, 10) == "9.96"
-    assert _shown(100 * 47 / 462, 10) == "10.2"
-    assert _shown(29.96, 30) == "29.96" and _shown(30.04, 30) == "30.0"
-    assert _shown(9.9999999, 10) == "9.9999999"  # past six decimals: the exact value
-    assert _shown(-3.0, 10) == "-3.0"

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .evaluation.result_lines import result_line
+
 
 #: Stage 3's mixture at the embedded scale: the recipe's tasks (ASR, TTS, UAS JSON, UAS-QA), with most of the UAS
 #: share as targeted JSON of one field per row (``fields``). Measured (docs/training.md): with the holistic JSON or
@@ -900,18 +902,8 @@ def result_lines(run: _Run) -> list[str]:
     ev = run.results["evaluate"]
     uas, ctrl = ev["scores"][UAS_MODEL]["perception"] or 0.0, ev["scores"][CONTROL]["perception"] or 0.0
     gap = listening_points(ev, UAS_MODEL) or 0.0
-    return [f"RESULT quickstart_perception_gain: {_shown(100 * (uas - ctrl), 10)} points (target >= 10)",
-            f"RESULT quickstart_perception_from_audio: {_shown(gap, 10)} points (target >= 10)", *_stage2_result(run)]
-
-
-def _shown(value: float, target: float) -> str:
-    """``value`` with one decimal, or with as many more as it takes for the printed number to fall on the same side
-    of ``target`` (>=) as the value itself: 46 of 462 answers, 9.957 points, prints 9.96, never 10.0."""
-    for digits in range(1, 7):
-        text = f"{value:.{digits}f}"
-        if (float(text) >= target) == (value >= target):
-            return text
-    return repr(value)
+    return [result_line("quickstart_perception_gain", 100 * (uas - ctrl), "points", ">=", 10),
+            result_line("quickstart_perception_from_audio", gap, "points", ">=", 10), *_stage2_result(run)]
 
 
 def _stage2_drop(losses: list[float]) -> tuple[float, float, float] | None:
@@ -944,7 +936,7 @@ def _stage2_result(run: _Run) -> list[str]:
     if not heldout:
         return []
     drop = _percent_drop(heldout["before"], heldout["after"])
-    return [f"RESULT quickstart_stage2_heldout_loss_drop: {_shown(drop, 30)} % (target >= 30)"]
+    return [result_line("quickstart_stage2_heldout_loss_drop", drop, "%", ">=", 30)]
 
 
 def _speech_out_lines(run: _Run) -> list[str]:
