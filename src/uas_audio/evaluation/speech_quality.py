@@ -29,12 +29,15 @@ def mel_cepstral_distortion(reference: torch.Tensor, other: torch.Tensor) -> flo
     """Mean over frames of (10 / ln 10) · sqrt(2 · Σ_{k=1..24} (c_k − c'_k)²), cepstra by DCT-II of the natural-log
     mel amplitude (half the ln power). A mel-filterbank approximation of the usual SPTK mel-cepstra: compare values
     measured this way with each other, not with published MCDs."""
+    per_frame = (10.0 / math.log(10.0)) * np.sqrt(2.0 * ((_cepstra(reference) - _cepstra(other)) ** 2).sum(axis=0))
+    return float(per_frame.mean())
+
+
+def _cepstra(features: torch.Tensor) -> np.ndarray:
+    """c1 … c24 per frame (24, frames): DCT-II (orthonormal) of the natural-log mel amplitude."""
     from scipy.fft import dct
 
-    c_ref = dct(0.5 * _features_to_ln_power(reference).numpy(), type=2, norm="ortho", axis=0)[1 : NUM_CEPSTRA + 1]
-    c_oth = dct(0.5 * _features_to_ln_power(other).numpy(), type=2, norm="ortho", axis=0)[1 : NUM_CEPSTRA + 1]
-    per_frame = (10.0 / math.log(10.0)) * np.sqrt(2.0 * ((c_ref - c_oth) ** 2).sum(axis=0))
-    return float(per_frame.mean())
+    return dct(0.5 * _features_to_ln_power(features).numpy(), type=2, norm="ortho", axis=0)[1 : NUM_CEPSTRA + 1]
 
 
 def griffin_lim(mel: torch.Tensor, iterations: int = GRIFFIN_LIM_ITERATIONS) -> torch.Tensor:
