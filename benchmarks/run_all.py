@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+
+
 def parse_results(output: str) -> list[dict]:
     """The RESULT lines of one script's output, each with whether its target is met (judged from the printed
     numbers, which ``uas_audio.evaluation.result_lines.result_line`` never rounds across the target)."""
