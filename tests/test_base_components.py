@@ -85,3 +85,32 @@ def test_build_command_reads_boolean_options_strictly(capsys):
         main(["--lm-targeted", "maybe", "--out", "unused"])
     assert exit_info.value.code == 2
     assert "expected true or false, got 'maybe'" in capsys.readouterr().err
+
+
+def test_standardizing_the_encoder_output_is_an_exact_rewrite_of_its_last_layer_norm():
+    from uas_audio.base_components.build import _standardize_output
+    from uas_audio.modeling.modeling_uas_audio import UASAudioEncoder
+    from uas_audio.tiny import tiny_config
+
+    torch.manual_seed(0)
+    encoder = UASAudioEncoder(tiny_config().audio_config).eval()
+    with torch.no_grad():
+        encoder.layer_norm.weight.uniform_(0.5, 2.0)
+        encoder.layer_norm.bias.uniform_(-1.0, 1.0)
+    mels = [torch.randn(encoder.config.num_mel_bins, n) for n in (120, 200, 64)]
+    with torch.no_grad():
+        before = [encoder(m[None]).last_hidden_state[0] for m in mels]
+    stats = _standardize_output(encoder, mels)
+    with torch.no_grad():
+        after = [encoder(m[None]).last_hidden_state[0] for m in mels]
+    frames = torch.cat(before)
+    mean, std = frames.mean(0), frames.std(0, unbiased=False)
+    assert stats["frames"] == frames.shape[0]
+    for b, a in zip(before, after):  # the same layer, shifted and scaled per dimension
+        assert torch.allclose(a, (b - mean) / std, atol=1e-4)
+    pooled = torch.cat(after)
+    assert pooled.mean(0).abs().max() < 1e-4 and (pooled.std(0, unbiased=False) - 1).abs().max() < 1e-3
+
+
+def test_the_shipped_encoder_output_is_standardized():
+    assert base_provenance()["audio_encoder"]["output_standardized"]["frames"] > 100_000

@@ -69,6 +69,7 @@ class BuildConfig:
     mask_fraction: float = 0.3
     temperature: float = 0.1
     prosody_weight: float = 1.0  # 0: the first encoder (reconstruction + contrast only)
+    standardize_output: bool = True  # False: the encoders before 2026-12-04's (output not standardized)
     encoder_learning_rate: float = 2e-3
     stack_factor: int = 4
     probe_corpus_seed: int = 2000
@@ -483,6 +484,32 @@ def _probe(features_train, y_train, features_test, y_test) -> float:
         return float((linear(xt).argmax(-1) == yt).float().mean())
 
 
+def _standardize_output(encoder, mels) -> dict:
+    """Fold the per-dimension mean and standard deviation of the encoder's output over ``mels`` (every valid frame
+    of the pretraining clips) into its final LayerNorm, so each output dimension has mean 0 and variance 1 there:
+    ``w' = w / std``, ``b' = (b - mean) / std``; an exact rewrite of the same layer, no new parameter. Features
+    standardized per dimension are what a downstream head learns fastest from (the usual step before probing
+    or fine-tuning on frozen self-supervised features); measured in docs/training.md. Returns the statistics'
+    ranges for the provenance."""
+    import torch
+
+    dim = encoder.layer_norm.weight.shape[0]
+    total, squares, count = torch.zeros(dim, dtype=torch.float64), torch.zeros(dim, dtype=torch.float64), 0
+    with torch.no_grad():
+        for mel in mels:
+            hidden = encoder(mel[None]).last_hidden_state[0].double()
+            total += hidden.sum(0)
+            squares += (hidden * hidden).sum(0)
+            count += hidden.shape[0]
+        mean = total / count
+        std = (squares / count - mean ** 2).clamp(min=1e-12).sqrt()
+        weight, bias = encoder.layer_norm.weight.double(), encoder.layer_norm.bias.double()
+        encoder.layer_norm.weight.copy_((weight / std).float())
+        encoder.layer_norm.bias.copy_(((bias - mean) / std).float())
+    return {"frames": count, "mean_range": [round(mean.min().item(), 3), round(mean.max().item(), 3)],
+            "std_range": [round(std.min().item(), 3), round(std.max().item(), 3)]}
+
+
 def _labels(ds, key: str) -> list:
     return [r["paralinguistics"][key] if r["transcription"] is not None else None for r in ds["uas"]]
 
@@ -525,6 +552,7 @@ def build_audio_encoder(config: BuildConfig, out: Path, work: Path, log=print) -
             log(f"[audio encoder] step {step}: reconstruction {recon:.3f} contrast {contrast:.3f} "
                 f"prosody {float(prosodic):.3f}")
     trainer.encoder.eval()
+    output_stats = _standardize_output(trainer.encoder, mels) if config.standardize_output else None
     probe_after = _probe_scores(trainer.encoder, probe_mels, probe_corpus)
     state = {k: v.detach().contiguous().clone() for k, v in trainer.encoder.state_dict().items()}
     save_file(state, str(out / ENCODER_FILE), metadata={"format": "pt"})
@@ -552,6 +580,9 @@ def build_audio_encoder(config: BuildConfig, out: Path, work: Path, log=print) -
             "probe": {"data": f"{len(probe_corpus)} synthetic clips of seed {config.probe_corpus_seed}, speech clips "
                               "split in halves; logistic probe on the mean-pooled encoder output (measurement only)",
                       "random_encoder": probe_before, "pretrained_encoder": probe_after},
+            **({"output_standardized": {"how": "per-dimension mean and std of the output over every frame of the "
+                                               "pretraining clips, folded into the final LayerNorm", **output_stats}}
+               if output_stats else {}),
             "seconds": round(time.perf_counter() - start, 1)}
 
 
