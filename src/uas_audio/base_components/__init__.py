@@ -8,7 +8,8 @@ in docs/training.md):
 - ``audio_encoder.safetensors``: the tiny Whisper-style encoder, pretrained without any label on synthetic clips
   of its own seed (never the quickstart's or the ablation's clips): masked log-mel reconstruction, a contrastive
   term that tells two crops of the same clip from crops of other clips, and prosody targets the package's own pitch
-  tracker measures in the signal (log-F0, voicing, aperiodicity);
+  tracker measures in the signal (log-F0, voicing, aperiodicity); its output standardized per dimension over those
+  clips (folded into its final LayerNorm);
 - ``language_model.safetensors``: the tiny Qwen2, pretrained by next-token prediction on generated text only
   (English sentences, and chat turns in the task formats whose answers are drawn at random, not from any audio).
 

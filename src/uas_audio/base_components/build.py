@@ -28,6 +28,11 @@ so no evaluation clip is among them; their labels are never read). Each step tak
   (Pascual et al. 2019), so the tokens carry the voice's pitch level and voicing that the paralinguistic fields are
   heard from. Its effect on the perception ablation is measured in docs/training.md.
 
+After training, the encoder's output is standardized (``standardize_output``): each dimension's mean and standard
+deviation over every frame of the pretraining clips are folded into its final LayerNorm, an exact rewrite of that
+layer, so the projector trained on top in stage 2 and 3 starts from features of mean 0 and variance 1 (measured in
+docs/training.md).
+
 No perception label enters either pretraining. ``base.json`` records the data, objectives, steps, seeds, losses
 and, as a measurement only (never a training signal), how well a logistic probe on the pooled encoder output
 tells gender and age apart on a third set of synthetic clips (seed ``probe_corpus_seed``), against the same probe
