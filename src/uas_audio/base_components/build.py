@@ -74,6 +74,7 @@ class BuildConfig:
     mask_fraction: float = 0.3
     temperature: float = 0.1
     prosody_weight: float = 1.0  # 0: the first encoder (reconstruction + contrast only)
+    prosody_reject_overtones: bool = True  # False: the encoders before 2026-12-05 (background tones read as F0)
     standardize_output: bool = True  # False: the encoders before 2026-12-04's (output not standardized)
     encoder_learning_rate: float = 2e-3
     stack_factor: int = 4
@@ -300,7 +301,7 @@ def _cosine(optimizer, steps: int, warmup: int | None = None):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def _mels(ds, prosody: bool = False):
+def _mels(ds, prosody: bool = False, reject_overtones: bool = True):
     """Log-mel features of each clip, (num_mel_bins, T) tensors, with the package's feature extractor; with
     ``prosody``, also (3, T) signal measurements per mel frame (see :func:`_prosody_track`)."""
     from ..audio import load_audio
@@ -314,20 +315,26 @@ def _mels(ds, prosody: bool = False):
         n = int(out["input_features_mask"][0].sum())
         mels.append(out["input_features"][0, :, :n])
         if prosody:
-            tracks.append(_prosody_track(wave, n))
+            tracks.append(_prosody_track(wave, n, reject_overtones))
     return (mels, tracks) if prosody else mels
 
 
-def _prosody_track(wave, frames: int):
+def _prosody_track(wave, frames: int, reject_overtones: bool = True):
     """(3, frames): normalised log-F0 (0 where unvoiced), voicing (0/1) and aperiodicity per 10 ms frame, from the
     package's YIN (``uas_audio.annotate.experts.pitch.yin_track``): measurements of the signal, not labels (the
-    "prosody worker" targets of PASE, Pascual et al. 2019)."""
+    "prosody worker" targets of PASE, Pascual et al. 2019).
+
+    With ``reject_overtones`` (the default since 2026-12-05) frames holding a tone above the voice range count as
+    unvoiced, as the package's gender and age experts read pitch (``clip_voice_f0``): without it YIN tracks the
+    corpus's beeps, alarms and music as the voice's F0 (on the ablation benchmark's 51 held-out speech clips, 7 of
+    the 31 men's got a median F0 of 222-392 Hz, a woman's or a child's, the whispering man's clip among them,
+    "voiced" in half its frames), and the encoder learned that error."""
     import numpy as np
     import torch
 
     from ..annotate.experts.pitch import yin_track
 
-    f0, aperiodicity = yin_track(np.asarray(wave, dtype=np.float32), 16_000)
+    f0, aperiodicity = yin_track(np.asarray(wave, dtype=np.float32), 16_000, reject_overtones=reject_overtones)
     track = np.zeros((3, frames), dtype=np.float32)
     m = min(frames, len(f0))
     voiced = np.isfinite(f0[:m])
@@ -529,7 +536,7 @@ def build_audio_encoder(config: BuildConfig, out: Path, work: Path, log=print) -
     probe_corpus = synthesize_corpus(work / "probe-corpus", config.probe_clips, seed=config.probe_corpus_seed)
     assert not set(corpus["id"]) & set(probe_corpus["id"])
     if config.prosody_weight:
-        mels, tracks = _mels(corpus, prosody=True)
+        mels, tracks = _mels(corpus, prosody=True, reject_overtones=config.prosody_reject_overtones)
     else:
         mels = _mels(corpus)
         tracks = [mel.new_zeros(3, mel.shape[1]) for mel in mels]
@@ -569,8 +576,9 @@ def build_audio_encoder(config: BuildConfig, out: Path, work: Path, log=print) -
     objective = ("masked log-mel reconstruction (smooth L1 on masked frames) + clip contrast (InfoNCE of each audio "
                  "token against the other crop of its clip)")
     if config.prosody_weight:
-        objective += (f" + {config.prosody_weight:g} x prosody (YIN log-F0, voicing and aperiodicity per frame; the "
-                      "crop's mean voiced log-F0 and voiced fraction per token)")
+        objective += (f" + {config.prosody_weight:g} x prosody (YIN log-F0, voicing and aperiodicity per frame"
+                      + (", a frame holding a tone above the voice range unvoiced" if config.prosody_reject_overtones
+                         else "") + "; the crop's mean voiced log-F0 and voiced fraction per token)")
     return {"objective": objective,
             "data": f"{len(corpus)} synthetic clips of uas_audio.synth seed {config.encoder_corpus_seed} "
                     f"({sum(corpus['duration_s']) / 60:.1f} min; labels never read)",
