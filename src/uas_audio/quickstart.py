@@ -55,7 +55,7 @@ class QuickstartSettings:
     seed: int = 0
     heldout_fraction: float = 0.3
     batch_size: int = 32
-    stage2_steps: int = 100  # 30 until 2026-12-04: the held-out drop still grew past it (31 % at 30, 35 % at 100)
+    stage2_steps: int = 100  # 30 until 2026-12-04: the held-out drop grew past it (31 / 35 % at 30 / 100 then)
     stage3_steps: int = 300
     stage3_mixture: dict[str, float] = field(default_factory=lambda: dict(STAGE3_MIXTURE))
     stage4_steps: int = 8
