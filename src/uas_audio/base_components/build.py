@@ -319,6 +319,13 @@ def _mels(ds, prosody: bool = False, reject_overtones: bool = True):
     return (mels, tracks) if prosody else mels
 
 
+def _normalised_log_f0(hz):
+    """The prosody track's F0 scale: natural log of F0 around 160 Hz, in steps of 0.5 (about 0.72 octave)."""
+    import numpy as np
+
+    return (np.log(hz) - np.log(160.0)) / 0.5
+
+
 def _prosody_track(wave, frames: int, reject_overtones: bool = True):
     """(3, frames): normalised log-F0 (0 where unvoiced), voicing (0/1) and aperiodicity per 10 ms frame, from the
     package's YIN (``uas_audio.annotate.experts.pitch.yin_track``): measurements of the signal, not labels (the
@@ -338,7 +345,7 @@ def _prosody_track(wave, frames: int, reject_overtones: bool = True):
     track = np.zeros((3, frames), dtype=np.float32)
     m = min(frames, len(f0))
     voiced = np.isfinite(f0[:m])
-    track[0, :m] = np.where(voiced, (np.log(np.where(voiced, f0[:m], 1.0)) - np.log(160.0)) / 0.5, 0.0)
+    track[0, :m] = np.where(voiced, _normalised_log_f0(np.where(voiced, f0[:m], 1.0)), 0.0)
     track[1, :m] = voiced
     track[2, :m] = np.clip(np.nan_to_num(aperiodicity[:m], nan=1.0), 0.0, 1.0)
     return torch.from_numpy(track)
